@@ -1,0 +1,21 @@
+"""The billing service: fees, invoices, Stripe payments and day passes."""
+
+from __future__ import annotations
+
+from club_shared.config import Settings
+from club_shared.runtime import Runtime
+from club_shared.web import build_app
+from flask import Flask
+
+from .api import BLUEPRINTS
+from .models import BUS
+
+SERVICE = "billing"
+
+
+def make_runtime(settings: Settings | None = None) -> Runtime:
+    return Runtime(settings or Settings.from_env(SERVICE), BUS)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
+    return build_app(runtime or make_runtime(settings), title="Clubhouse billing", blueprints=BLUEPRINTS)

@@ -1,0 +1,8 @@
+from club_shared.cli import service_main
+
+from .app import make_runtime
+from .handlers import HANDLERS
+
+
+def main(argv: list[str] | None = None) -> int:
+    return service_main("club_billing", make_runtime, HANDLERS, argv)

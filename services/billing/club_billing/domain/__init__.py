@@ -1,0 +1,1 @@
+"""Billing rules as plain Python: no Flask, no SQL."""

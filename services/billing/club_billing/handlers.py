@@ -1,0 +1,3 @@
+"""Events the billing service consumes (none yet)."""
+
+HANDLERS: dict = {}

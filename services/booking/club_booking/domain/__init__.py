@@ -1,0 +1,1 @@
+"""Booking rules as plain Python: no Flask, no SQL."""

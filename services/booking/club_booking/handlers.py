@@ -1,0 +1,3 @@
+"""Events the booking service consumes (none yet)."""
+
+HANDLERS: dict = {}

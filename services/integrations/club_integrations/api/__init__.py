@@ -1,0 +1,3 @@
+"""The integrations service's HTTP API: one blueprint per resource."""
+
+BLUEPRINTS: list = []

@@ -1,0 +1,1 @@
+"""Integrations rules as plain Python: no Flask, no SQL."""

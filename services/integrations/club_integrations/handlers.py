@@ -1,0 +1,3 @@
+"""Events the integrations service consumes (none yet)."""
+
+HANDLERS: dict = {}

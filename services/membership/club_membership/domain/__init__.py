@@ -1,0 +1,1 @@
+"""Membership rules as plain Python: no Flask, no SQL."""

@@ -1,0 +1,3 @@
+"""Events the membership service consumes (none yet)."""
+
+HANDLERS: dict = {}

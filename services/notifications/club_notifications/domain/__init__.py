@@ -1,0 +1,1 @@
+"""Notification rules as plain Python: no Flask, no SQL."""

@@ -1,0 +1,4 @@
+from club_notifications.models import Base
+from club_shared.migrations import run
+
+run(Base.metadata)

@@ -1,0 +1,125 @@
+"""The idempotent consumer: handlers run in a transaction that also records the event in the inbox.
+
+A batch of deliveries shares one transaction; each delivery runs in its own savepoint, so one
+failing handler does not undo the others. The broker is told the outcome only after the commit,
+so a crash before it means a redelivery, and the inbox makes that redelivery a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ..db import Database
+from ..events import Event, EventSchemaError
+from ..logs import bind_correlation_id
+from .tables import BusTables
+from .transport import Delivery, Outcome, QueueNames, Transport, Verdict
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Event], None]
+
+#: NOTIFY channel carrying `<consumer>:<event_id>` when an event has been handled (for tests).
+INBOX_CHANNEL = "club_inbox"
+
+
+class Consumer:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        tables: BusTables,
+        handlers: Mapping[str, Handler],
+        *,
+        max_deliveries: int,
+        retry_delays_ms: Sequence[int],
+    ):
+        self.name = name
+        self.db = db
+        self.tables = tables
+        self.handlers = dict(handlers)
+        self.max_deliveries = max_deliveries
+        self.retry_delays_ms = tuple(retry_delays_ms)
+
+    def handle_batch(self, deliveries: Sequence[Delivery], stop: threading.Event | None = None) -> list[Outcome]:
+        """Outcomes for a batch. While the database is unreachable the batch is held (not returned
+        to the broker, where every return would count towards parking) and tried again."""
+        backoff = 0.1
+        while True:
+            try:
+                return self._handle_batch(deliveries)
+            except SQLAlchemyError as exc:
+                if stop is None or stop.is_set():
+                    raise
+                log.warning("database unavailable while handling events; holding the batch",
+                            extra={"error": repr(exc), "consumer": self.name})
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        with self.db.transaction() as session:
+            for delivery in deliveries:
+                outcomes.append(self._handle_one(session, delivery))
+        return outcomes
+
+    def _handle_one(self, session: Session, delivery: Delivery) -> Outcome:
+        try:
+            event = Event.from_json(delivery.message.body)
+        except EventSchemaError as exc:
+            log.error("event refused: not in the catalog's shape", extra={"error": str(exc)})
+            return Outcome(Verdict.PARK, reason=f"schema: {exc}")
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return Outcome(Verdict.ACK)
+        with bind_correlation_id(event.correlation_id):
+            savepoint = session.begin_nested()
+            try:
+                if self._record_in_inbox(session, event):
+                    handler(session, event)
+                    session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                    {"channel": INBOX_CHANNEL, "payload": f"{self.name}:{event.event_id}"})
+                savepoint.commit()
+                return Outcome(Verdict.ACK)
+            except Exception as exc:
+                savepoint.rollback()
+                return self._failed(event, delivery, exc)
+
+    def _record_in_inbox(self, session: Session, event: Event) -> bool:
+        """True the first time this consumer sees the event; False for a redelivery."""
+        inbox = self.tables.inbox
+        inserted = session.execute(
+            insert(inbox)
+            .values(consumer=self.name, event_id=event.event_id, event_type=event.type)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        ).first()
+        return inserted is not None
+
+    def _failed(self, event: Event, delivery: Delivery, exc: Exception) -> Outcome:
+        failures = delivery.previous_failures + 1
+        context = {"event_id": str(event.event_id), "event_type": event.type, "failures": failures}
+        if failures >= self.max_deliveries:
+            log.error("handler failed for the last time: parking the event", exc_info=exc, extra=context)
+            return Outcome(Verdict.PARK, reason=f"{type(exc).__name__}: {exc}")
+        log.warning("handler failed: retrying later", exc_info=exc, extra=context)
+        delay = self.retry_delays_ms[min(failures - 1, len(self.retry_delays_ms) - 1)]
+        return Outcome(Verdict.RETRY, delay_ms=delay)
+
+    def run(self, transport: Transport, names: QueueNames, stop: threading.Event, *, prefetch: int) -> None:
+        transport.consume(
+            names,
+            sorted(self.handlers),
+            self.retry_delays_ms,
+            lambda deliveries: self.handle_batch(deliveries, stop),
+            stop,
+            max_deliveries=self.max_deliveries,
+            prefetch=prefetch,
+        )

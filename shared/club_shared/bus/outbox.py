@@ -1,0 +1,40 @@
+"""Writing events: one outbox row in the caller's transaction, and a wake-up for the relay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from ..events import Event, make_event
+from ..logs import correlation_id as current_correlation_id
+from ..logs import request_id as current_request_id
+from .tables import BusTables
+
+#: NOTIFY channel the relay listens on; NOTIFY is delivered only when the transaction commits.
+OUTBOX_CHANNEL = "club_outbox"
+
+
+def publish(
+    session: Session,
+    tables: BusTables,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    producer: str,
+    correlation_id: str | None = None,
+    version: int = 1,
+) -> Event:
+    """Record an event to be published once, and only if, the session's transaction commits.
+
+    Raises EventSchemaError when `data` does not match the catalog: a bad event is refused here,
+    before anything is written.
+    """
+    correlation_id = correlation_id or current_correlation_id.get() or current_request_id.get()
+    event = make_event(event_type, data, producer=producer, correlation_id=correlation_id, version=version)
+    session.execute(
+        insert(tables.outbox).values(event_id=event.event_id, event_type=event.type, envelope=event.to_dict())
+    )
+    session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+    return event

@@ -1,0 +1,110 @@
+"""Configuration from environment variables.
+
+Every variable is documented in the README's configuration table; `Settings.from_env` is the only
+place that reads the environment, so a service's whole configuration is visible here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SERVICES = ("membership", "booking", "billing", "integrations", "notifications")
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return tuple(int(part) for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    env: str = "production"
+    database_url: str | None = None
+    database_prefix: str = "club_"
+    amqp_url: str | None = None
+    bus_namespace: str = "club"
+    bus_max_deliveries: int = 5
+    bus_retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
+    bus_prefetch: int = 100
+    relay_poll_ms: int = 500
+    club_timezone: str = "America/Los_Angeles"
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_issuer: str = "clubhouse"
+    access_token_ttl_s: int = 900
+    max_body_bytes: int = 1_048_576
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def service_database_url(self) -> str:
+        """This service's own database: `<SERVICE>_DATABASE_URL`, else DATABASE_URL's server
+        with the database `<prefix><service>`."""
+        explicit = os.environ.get(f"{self.service.upper()}_DATABASE_URL")
+        if explicit:
+            return normalise_url(explicit)
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        return with_database(self.database_url, f"{self.database_prefix}{self.service}")
+
+    @classmethod
+    def from_env(cls, service: str, **overrides) -> Settings:
+        env = os.environ
+        settings = cls(
+            service=service,
+            env=env.get("CLUB_ENV", "production"),
+            database_url=env.get("DATABASE_URL") or None,
+            database_prefix=env.get("CLUB_DATABASE_PREFIX", "club_"),
+            amqp_url=env.get("AMQP_URL") or None,
+            bus_namespace=env.get("BUS_NAMESPACE", "club"),
+            bus_max_deliveries=_int("BUS_MAX_DELIVERIES", 5),
+            bus_retry_delays_ms=_ints("BUS_RETRY_DELAYS_MS", (1_000, 5_000, 30_000, 120_000)),
+            bus_prefetch=_int("BUS_PREFETCH", 100),
+            relay_poll_ms=_int("RELAY_POLL_MS", 500),
+            club_timezone=env.get("CLUB_TIMEZONE", "America/Los_Angeles"),
+            jwt_public_key=_read_key("JWT_PUBLIC_KEY"),
+            jwt_private_key=_read_key("JWT_PRIVATE_KEY"),
+            jwt_issuer=env.get("JWT_ISSUER", "clubhouse"),
+            access_token_ttl_s=_int("ACCESS_TOKEN_TTL_S", 900),
+            max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+            data_dir=Path(env.get("CLUB_DATA_DIR", "var")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )
+        return replace(settings, **overrides)
+
+
+def _read_key(name: str) -> str | None:
+    """A PEM key from `<NAME>` itself or from the file named by `<NAME>_FILE`."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    return Path(path).read_text() if path else None
+
+
+def normalise_url(url: str) -> str:
+    """SQLAlchemy URL with the psycopg 3 driver, whatever spelling the caller used."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def with_database(server_url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalise_url(server_url)).set(database=database).render_as_string(hide_password=False)

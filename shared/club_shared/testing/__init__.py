@@ -1,0 +1,1 @@
+"""Test support: find real PostgreSQL and RabbitMQ, make private databases and bus namespaces."""

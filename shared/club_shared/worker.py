@@ -1,0 +1,52 @@
+"""A service's worker: the outbox relay and the event consumer, each on its own thread."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+
+from .bus import Consumer, Handler, Relay
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def start_worker(runtime: Runtime, handlers: Mapping[str, Handler], stop: threading.Event) -> list[threading.Thread]:
+    """Start the relay and (when the service handles events) the consumer; they run until `stop`."""
+    settings = runtime.settings
+    relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"))
+    threads = [
+        threading.Thread(
+            target=relay.run, args=(stop,), kwargs={"poll_ms": settings.relay_poll_ms},
+            name=f"{runtime.service}-relay", daemon=True,
+        )
+    ]
+    if handlers:
+        consumer = Consumer(
+            runtime.service, runtime.db, runtime.tables, handlers,
+            max_deliveries=settings.bus_max_deliveries, retry_delays_ms=settings.bus_retry_delays_ms,
+        )
+        threads.append(
+            threading.Thread(
+                target=consumer.run, args=(runtime.transport("consumer"), runtime.queues, stop),
+                kwargs={"prefetch": settings.bus_prefetch}, name=f"{runtime.service}-consumer", daemon=True,
+            )
+        )
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def run_worker(runtime: Runtime, handlers: Mapping[str, Handler]) -> None:
+    """Run the worker in the foreground until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    threads = start_worker(runtime, handlers, stop)
+    log.info("worker started", extra={"threads": [t.name for t in threads]})
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=10)
+    log.info("worker stopped")

@@ -1,0 +1,1 @@
+"""The whole suite in one process (`make run`): for development and demos, never production."""
