@@ -100,7 +100,7 @@ def normalise_url(url: str) -> str:
     """SQLAlchemy URL with the psycopg 3 driver, whatever spelling the caller used."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

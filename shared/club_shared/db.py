@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -54,10 +55,9 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
         if not exists:
-            try:
+            # Another process may create it between our check and our create: that is fine too.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{target.database}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and our create
 
 
 def drop_database(url: str) -> None:

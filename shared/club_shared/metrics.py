@@ -21,7 +21,9 @@ REQUEST_SECONDS = Histogram(
 
 
 def observe_request(method: str, rule, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(method, rule.rule if rule is not None else "unmatched", str(status)).observe(seconds)
+    REQUEST_SECONDS.labels(method, rule.rule if rule is not None else "unmatched", str(status)).observe(
+        seconds
+    )
 
 
 def metrics_response() -> Response:

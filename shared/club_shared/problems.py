@@ -31,7 +31,9 @@ DEFAULT_CODES = {
 class Problem(Exception):
     """Raise from anywhere in a request to answer with a problem document."""
 
-    def __init__(self, status: int, detail: str, *, code: str | None = None, title: str | None = None, **extra: Any):
+    def __init__(
+        self, status: int, detail: str, *, code: str | None = None, title: str | None = None, **extra: Any
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail

@@ -103,7 +103,9 @@ def _register_request_hooks(app: Flask) -> None:
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if "started" in g:
-            observe_request(request.method, request.url_rule, response.status_code, time.perf_counter() - g.started)
+            observe_request(
+                request.method, request.url_rule, response.status_code, time.perf_counter() - g.started
+            )
         return response
 
     @app.teardown_request

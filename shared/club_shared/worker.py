@@ -13,25 +13,37 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def start_worker(runtime: Runtime, handlers: Mapping[str, Handler], stop: threading.Event) -> list[threading.Thread]:
+def start_worker(
+    runtime: Runtime, handlers: Mapping[str, Handler], stop: threading.Event
+) -> list[threading.Thread]:
     """Start the relay and (when the service handles events) the consumer; they run until `stop`."""
     settings = runtime.settings
     relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"))
     threads = [
         threading.Thread(
-            target=relay.run, args=(stop,), kwargs={"poll_ms": settings.relay_poll_ms},
-            name=f"{runtime.service}-relay", daemon=True,
+            target=relay.run,
+            args=(stop,),
+            kwargs={"poll_ms": settings.relay_poll_ms},
+            name=f"{runtime.service}-relay",
+            daemon=True,
         )
     ]
     if handlers:
         consumer = Consumer(
-            runtime.service, runtime.db, runtime.tables, handlers,
-            max_deliveries=settings.bus_max_deliveries, retry_delays_ms=settings.bus_retry_delays_ms,
+            runtime.service,
+            runtime.db,
+            runtime.tables,
+            handlers,
+            max_deliveries=settings.bus_max_deliveries,
+            retry_delays_ms=settings.bus_retry_delays_ms,
         )
         threads.append(
             threading.Thread(
-                target=consumer.run, args=(runtime.transport("consumer"), runtime.queues, stop),
-                kwargs={"prefetch": settings.bus_prefetch}, name=f"{runtime.service}-consumer", daemon=True,
+                target=consumer.run,
+                args=(runtime.transport("consumer"), runtime.queues, stop),
+                kwargs={"prefetch": settings.bus_prefetch},
+                name=f"{runtime.service}-consumer",
+                daemon=True,
             )
         )
     for thread in threads:

@@ -44,7 +44,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
-    log.info("Clubhouse is running", extra={"url": f"http://127.0.0.1:{port}", "docs": f"http://127.0.0.1:{port}/docs"})
+    log.info(
+        "Clubhouse is running",
+        extra={"url": f"http://127.0.0.1:{port}", "docs": f"http://127.0.0.1:{port}/docs"},
+    )
     print(f"Clubhouse is running on http://127.0.0.1:{port} (docs at /docs). Ctrl-C stops it.", flush=True)
     server.serve_forever()
     suite.shutdown()

@@ -19,5 +19,7 @@ def seed_demo_club(apps: dict) -> None:
     for member in DEMO_MEMBERS:
         response = client.post("/api/v1/members", json=member)
         if response.status_code not in (201, 409):  # 409: already seeded in an earlier run
-            raise RuntimeError(f"seeding {member['email']} failed: {response.status_code} {response.get_data(as_text=True)}")
+            raise RuntimeError(
+                f"seeding {member['email']} failed: {response.status_code} {response.get_data(as_text=True)}"
+            )
     log.info("demo club seeded", extra={"members": len(DEMO_MEMBERS)})

@@ -18,4 +18,6 @@ def make_runtime(settings: Settings | None = None) -> Runtime:
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    return build_app(runtime or make_runtime(settings), title="Clubhouse notifications", blueprints=BLUEPRINTS)
+    return build_app(
+        runtime or make_runtime(settings), title="Clubhouse notifications", blueprints=BLUEPRINTS
+    )

@@ -11,8 +11,11 @@ from .models import Notification
 
 def on_member_created(session: Session, event: Event) -> None:
     welcome = messages.welcome(event.data["first_name"])
-    session.add(Notification(user_email=event.data["email"], type=welcome.type, title=welcome.title,
-                             message=welcome.message))
+    session.add(
+        Notification(
+            user_email=event.data["email"], type=welcome.type, title=welcome.title, message=welcome.message
+        )
+    )
 
 
 HANDLERS = {

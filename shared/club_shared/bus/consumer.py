@@ -48,7 +48,9 @@ class Consumer:
         self.max_deliveries = max_deliveries
         self.retry_delays_ms = tuple(retry_delays_ms)
 
-    def handle_batch(self, deliveries: Sequence[Delivery], stop: threading.Event | None = None) -> list[Outcome]:
+    def handle_batch(
+        self, deliveries: Sequence[Delivery], stop: threading.Event | None = None
+    ) -> list[Outcome]:
         """Outcomes for a batch. While the database is unreachable the batch is held (not returned
         to the broker, where every return would count towards parking) and tried again."""
         backoff = 0.1
@@ -58,8 +60,10 @@ class Consumer:
             except SQLAlchemyError as exc:
                 if stop is None or stop.is_set():
                     raise
-                log.warning("database unavailable while handling events; holding the batch",
-                            extra={"error": repr(exc), "consumer": self.name})
+                log.warning(
+                    "database unavailable while handling events; holding the batch",
+                    extra={"error": repr(exc), "consumer": self.name},
+                )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -84,8 +88,10 @@ class Consumer:
             try:
                 if self._record_in_inbox(session, event):
                     handler(session, event)
-                    session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                                    {"channel": INBOX_CHANNEL, "payload": f"{self.name}:{event.event_id}"})
+                    session.execute(
+                        text("SELECT pg_notify(:channel, :payload)"),
+                        {"channel": INBOX_CHANNEL, "payload": f"{self.name}:{event.event_id}"},
+                    )
                 savepoint.commit()
                 return Outcome(Verdict.ACK)
             except Exception as exc:

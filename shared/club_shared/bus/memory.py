@@ -47,7 +47,11 @@ class MemoryBroker:
 
     def route(self, message: Message) -> None:
         with self._lock:
-            targets = [q for q, keys in self._bindings.items() if any(topic_matches(k, message.routing_key) for k in keys)]
+            targets = [
+                q
+                for q, keys in self._bindings.items()
+                if any(topic_matches(k, message.routing_key) for k in keys)
+            ]
             for queue in targets or ["unrouted"]:
                 self._queues[queue].append(message)
             self._lock.notify_all()

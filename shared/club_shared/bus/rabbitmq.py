@@ -55,7 +55,9 @@ class RabbitTransport(Transport):
         channel = self._publishing_channel()
         exchange = f"{self._namespace}.events"
         for message in messages:
-            channel.basic_publish(exchange, message.routing_key, message.body, _properties(message), mandatory=True)
+            channel.basic_publish(
+                exchange, message.routing_key, message.body, _properties(message), mandatory=True
+            )
 
     def _publishing_channel(self):
         if self._publisher is None or not self._publisher.is_open:
@@ -88,7 +90,9 @@ class RabbitTransport(Transport):
                         names, routing_keys, retry_delays_ms, handle, stop, max_deliveries, prefetch
                     )
                 except CONNECTION_ERRORS as exc:
-                    log.warning("bus connection lost, reconnecting", extra={"error": repr(exc), "queue": names.main})
+                    log.warning(
+                        "bus connection lost, reconnecting", extra={"error": repr(exc), "queue": names.main}
+                    )
                     self.close()
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -97,13 +101,17 @@ class RabbitTransport(Transport):
         finally:
             self.close()
 
-    def _consume_until_stopped(self, names, routing_keys, retry_delays_ms, handle, stop, max_deliveries, prefetch):
+    def _consume_until_stopped(
+        self, names, routing_keys, retry_delays_ms, handle, stop, max_deliveries, prefetch
+    ):
         connection = self._connect()
         channel = connection.channel()
         _declare_consumer(channel, names, routing_keys, retry_delays_ms, max_deliveries)
         channel.basic_qos(prefetch_count=prefetch)
         pending: list[tuple] = []
-        channel.basic_consume(names.main, lambda _ch, method, props, body: pending.append((method, props, body)))
+        channel.basic_consume(
+            names.main, lambda _ch, method, props, body: pending.append((method, props, body))
+        )
         publisher = self._publishing_channel()
         while not stop.is_set():
             connection.process_data_events(time_limit=0.25)
@@ -116,13 +124,17 @@ class RabbitTransport(Transport):
             for (method, _props, _body), delivery, outcome in zip(batch, deliveries, outcomes, strict=True):
                 if outcome.verdict is Verdict.RETRY:
                     publisher.basic_publish(
-                        "", names.retry(outcome.delay_ms), delivery.message.body,
+                        "",
+                        names.retry(outcome.delay_ms),
+                        delivery.message.body,
                         _properties(delivery.message, {ATTEMPTS_HEADER: delivery.previous_failures + 1}),
                         mandatory=True,
                     )
                 elif outcome.verdict is Verdict.PARK:
                     publisher.basic_publish(
-                        "", names.parked, delivery.message.body,
+                        "",
+                        names.parked,
+                        delivery.message.body,
                         _properties(delivery.message, {PARKED_REASON_HEADER: outcome.reason[:1000]}),
                         mandatory=True,
                     )
@@ -154,8 +166,10 @@ class RabbitTransport(Transport):
                     continue
                 fresh = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
                 publisher.basic_publish(
-                    "", names.main, message.body, _properties(Message(message.routing_key, message.body,
-                                                                       message.message_id, fresh)),
+                    "",
+                    names.main,
+                    message.body,
+                    _properties(Message(message.routing_key, message.body, message.message_id, fresh)),
                     mandatory=True,
                 )
                 channel.basic_ack(method.delivery_tag)

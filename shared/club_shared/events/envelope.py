@@ -56,7 +56,12 @@ class Event:
 
 
 def make_event(
-    event_type: str, data: dict[str, Any], *, producer: str, correlation_id: str | None = None, version: int = 1
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    producer: str,
+    correlation_id: str | None = None,
+    version: int = 1,
 ) -> Event:
     """A new event, its data checked against the catalog (so a bad event is refused at publish)."""
     validate_data(event_type, version, data)

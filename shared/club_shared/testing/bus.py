@@ -12,7 +12,9 @@ from ..bus.consumer import INBOX_CHANNEL
 from ..runtime import Runtime
 
 
-def wait_for_handled(runtime: Runtime, consumer: str, event_id: uuid.UUID | str, timeout: float = 10.0) -> None:
+def wait_for_handled(
+    runtime: Runtime, consumer: str, event_id: uuid.UUID | str, timeout: float = 10.0
+) -> None:
     """Return once `consumer` has committed its handling of the event (it is in its inbox).
 
     Listens for the consumer's NOTIFY first, then checks the inbox, so an event handled before
@@ -25,7 +27,9 @@ def wait_for_handled(runtime: Runtime, consumer: str, event_id: uuid.UUID | str,
         conn.execute(f"LISTEN {INBOX_CHANNEL}")
         with runtime.db.transaction() as session:
             if session.scalar(
-                select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == uuid.UUID(str(event_id)))
+                select(inbox.c.event_id).where(
+                    inbox.c.consumer == consumer, inbox.c.event_id == uuid.UUID(str(event_id))
+                )
             ):
                 return
         while (remaining := deadline - time.monotonic()) > 0:

@@ -22,14 +22,27 @@ def create_member(body):
     with runtime().db.transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)):
             raise Problem(409, f"A member with e-mail {email} already exists.", code="EMAIL_TAKEN")
-        member = User(email=email, first_name=body["first_name"].strip(), last_name=body["last_name"].strip(),
-                      tier=body["tier"], status="pending")
+        member = User(
+            email=email,
+            first_name=body["first_name"].strip(),
+            last_name=body["last_name"].strip(),
+            tier=body["tier"],
+            status="pending",
+        )
         session.add(member)
         session.flush()
-        runtime().publish(session, "membership.member.created", {
-            "member_id": member.id, "email": member.email, "first_name": member.first_name,
-            "last_name": member.last_name, "tier": member.tier, "status": member.status,
-        })
+        runtime().publish(
+            session,
+            "membership.member.created",
+            {
+                "member_id": member.id,
+                "email": member.email,
+                "first_name": member.first_name,
+                "last_name": member.last_name,
+                "tier": member.tier,
+                "status": member.status,
+            },
+        )
     return member
 
 

@@ -10,7 +10,9 @@ from ..models import Notification
 from ..schemas import Notification as NotificationOut
 from ..schemas import NotificationQuery
 
-blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications", description="In-app notifications")
+blp = Blueprint(
+    "notifications", __name__, url_prefix="/api/v1/notifications", description="In-app notifications"
+)
 
 
 @blp.get("")
