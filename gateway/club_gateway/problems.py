@@ -9,26 +9,46 @@ from __future__ import annotations
 import json
 import re
 
-PROBLEM_JSON = "application/problem+json"
+from club_shared.problems import DEFAULT_CODES, PROBLEM_JSON, problem_type
+from werkzeug.http import HTTP_STATUS_CODES
+
+__all__ = [
+    "CODES",
+    "DETAILS",
+    "PROBLEM_JSON",
+    "REQUEST_ID_PATTERN",
+    "REQUEST_ID_RE",
+    "RETRY_AFTER",
+    "problem",
+    "problem_json",
+]
 
 # A client's X-Request-ID is passed on only if it looks like an id: it lands in logs and in the
 # problem bodies nginx writes without escaping, so quotes, spaces and control bytes must not.
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 
-# status -> (title, detail)
-PROBLEMS: dict[int, tuple[str, str]] = {
-    400: ("Bad Request", "The gateway could not read the request."),
-    404: ("Not Found", "No service serves this path."),
-    405: ("Method Not Allowed", "This path does not accept that method."),
-    408: ("Request Timeout", "The request was not received in time."),
-    413: ("Content Too Large", "The request body is larger than the gateway accepts."),
-    414: ("URI Too Long", "The request URI is longer than the gateway accepts."),
-    429: ("Too Many Requests", "Too many requests; slow down and retry after the given delay."),
-    500: ("Internal Server Error", "The gateway failed to handle the request."),
-    502: ("Bad Gateway", "The service behind this path gave an invalid response."),
-    503: ("Service Unavailable", "The service behind this path is not reachable; retry shortly."),
-    504: ("Gateway Timeout", "The service behind this path did not answer in time."),
+# status -> detail; the title is the standard reason phrase, as in the services' own problems.
+DETAILS: dict[int, str] = {
+    400: "The gateway could not read the request.",
+    404: "No service serves this path.",
+    405: "This path does not accept that method.",
+    408: "The request was not received in time.",
+    413: "The request body is larger than the gateway accepts.",
+    414: "The request URI is longer than the gateway accepts.",
+    429: "Too many requests; slow down and retry after the given delay.",
+    500: "The gateway failed to handle the request.",
+    502: "The service behind this path gave an invalid response.",
+    503: "The service behind this path is not reachable; retry shortly.",
+    504: "The service behind this path did not answer in time.",
+}
+# The services' codes (club_shared.problems), plus the ones only a gateway says.
+CODES: dict[int, str] = {
+    **DEFAULT_CODES,
+    408: "REQUEST_TIMEOUT",
+    414: "URI_TOO_LONG",
+    502: "BAD_GATEWAY",
+    504: "GATEWAY_TIMEOUT",
 }
 
 # Seconds a client should wait before retrying, sent as Retry-After.
@@ -36,8 +56,15 @@ RETRY_AFTER: dict[int, int] = {429: 1, 503: 5}
 
 
 def problem(status: int, request_id: str | None = None, detail: str | None = None) -> dict:
-    title, default_detail = PROBLEMS[status]
-    body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail or default_detail}
+    """The same shape as club_shared.problems.problem_response, plus the request id."""
+    code = CODES[status]
+    body: dict = {
+        "type": problem_type(code),
+        "title": HTTP_STATUS_CODES[status],
+        "status": status,
+        "detail": detail or DETAILS[status],
+        "code": code,
+    }
     if request_id is not None:
         body["request_id"] = request_id
     return body
