@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make stack`: every service and worker as its own process (gunicorn), nginx as the gateway on
+# :8080, against a real PostgreSQL and RabbitMQ. Processes come from Procfile.stack (generated
+# from the gateway's route table); honcho runs them in the foreground until Ctrl-C.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+
+export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
+
+die() { echo "stack: $*" >&2; exit 1; }
+
+for tool in python honcho gunicorn nginx; do
+    command -v "$tool" >/dev/null || die "$tool not found (run 'uv sync --frozen --all-packages'; nginx: apt-get install -y nginx)"
+done
+
+# Fail in a second with a plain message rather than in five migrate tracebacks.
+python - <<'PY' || die "start PostgreSQL and RabbitMQ, or point DATABASE_URL / AMQP_URL at them"
+import os, socket, sys
+from urllib.parse import urlsplit
+
+ok = True
+for var, default_port in (("DATABASE_URL", 5432), ("AMQP_URL", 5672)):
+    url = urlsplit(os.environ[var])
+    host, port = url.hostname or "127.0.0.1", url.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        print(f"stack: {var}: nothing answers at {host}:{port} ({exc})", file=sys.stderr)
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+
+services="$(python -c 'from club_gateway.routes import SERVICE_NAMES; print(*SERVICE_NAMES)')"
+for svc in $services; do
+    echo "stack: club-$svc migrate"
+    "club-$svc" migrate
+done
+
+python -m club_gateway.nginx --prepare var/stack/nginx >/dev/null
+exec honcho -f Procfile.stack start
