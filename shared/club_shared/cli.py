@@ -11,7 +11,7 @@ from .config import Settings
 from .db import migrate, new_revision
 from .logs import configure_logging
 from .runtime import Runtime
-from .worker import run_worker
+from .worker import declare_topology, run_worker
 
 
 def service_main(
@@ -29,6 +29,7 @@ def service_main(
     configure_logging(service, settings.log_level)
     if args.command == "migrate":
         migrate(package, settings.service_database_url)
+        declare_topology(make_runtime(settings), handlers)
     elif args.command == "revision":
         new_revision(package, settings.service_database_url, args.message)
     else:

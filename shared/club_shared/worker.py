@@ -13,11 +13,35 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def make_consumer(runtime: Runtime, handlers: Mapping[str, Handler]) -> Consumer:
+    settings = runtime.settings
+    return Consumer(
+        runtime.service,
+        runtime.db,
+        runtime.tables,
+        handlers,
+        max_deliveries=settings.bus_max_deliveries,
+        retry_delays_ms=settings.bus_retry_delays_ms,
+    )
+
+
+def declare_topology(runtime: Runtime, handlers: Mapping[str, Handler]) -> None:
+    """Create the service's queue and bindings, so that events published from now on wait for it."""
+    if not handlers:
+        return
+    transport = runtime.transport("declare")
+    try:
+        transport.declare(make_consumer(runtime, handlers).topology(runtime.queues))
+    finally:
+        transport.close()
+
+
 def start_worker(
     runtime: Runtime, handlers: Mapping[str, Handler], stop: threading.Event
 ) -> list[threading.Thread]:
     """Start the relay and (when the service handles events) the consumer; they run until `stop`."""
     settings = runtime.settings
+    declare_topology(runtime, handlers)
     relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"))
     threads = [
         threading.Thread(
@@ -29,17 +53,9 @@ def start_worker(
         )
     ]
     if handlers:
-        consumer = Consumer(
-            runtime.service,
-            runtime.db,
-            runtime.tables,
-            handlers,
-            max_deliveries=settings.bus_max_deliveries,
-            retry_delays_ms=settings.bus_retry_delays_ms,
-        )
         threads.append(
             threading.Thread(
-                target=consumer.run,
+                target=make_consumer(runtime, handlers).run,
                 args=(runtime.transport("consumer"), runtime.queues, stop),
                 kwargs={"prefetch": settings.bus_prefetch},
                 name=f"{runtime.service}-consumer",

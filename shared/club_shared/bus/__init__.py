@@ -8,7 +8,7 @@ from .consumer import Consumer, Handler
 from .outbox import publish
 from .relay import Relay
 from .tables import BusTables, bus_tables
-from .transport import Delivery, Message, Outcome, Transport, Verdict, queue_names
+from .transport import Delivery, Message, Outcome, Topology, Transport, Verdict, queue_names
 
 __all__ = [
     "BusTables",
@@ -18,6 +18,7 @@ __all__ = [
     "Message",
     "Outcome",
     "Relay",
+    "Topology",
     "Transport",
     "Verdict",
     "bus_tables",

@@ -20,7 +20,7 @@ from ..db import Database
 from ..events import Event, EventSchemaError
 from ..logs import bind_correlation_id
 from .tables import BusTables
-from .transport import Delivery, Outcome, QueueNames, Transport, Verdict
+from .transport import Delivery, Outcome, QueueNames, Topology, Transport, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,13 @@ class Consumer:
         delay = self.retry_delays_ms[min(failures - 1, len(self.retry_delays_ms) - 1)]
         return Outcome(Verdict.RETRY, delay_ms=delay)
 
+    def topology(self, names: QueueNames) -> Topology:
+        return Topology(names, tuple(sorted(self.handlers)), self.retry_delays_ms, self.max_deliveries)
+
     def run(self, transport: Transport, names: QueueNames, stop: threading.Event, *, prefetch: int) -> None:
         transport.consume(
-            names,
-            sorted(self.handlers),
-            self.retry_delays_ms,
+            self.topology(names),
             lambda deliveries: self.handle_batch(deliveries, stop),
             stop,
-            max_deliveries=self.max_deliveries,
             prefetch=prefetch,
         )

@@ -109,8 +109,12 @@ class MemoryTransport(Transport):
         for message in messages:
             self.broker.route(message)
 
-    def consume(self, names, routing_keys, retry_delays_ms, handle, stop, *, max_deliveries, prefetch):
-        self.broker.bind(names.main, routing_keys)
+    def declare(self, topology: Topology) -> None:
+        self.broker.bind(topology.names.main, topology.routing_keys)
+
+    def consume(self, topology, handle, stop, *, prefetch):
+        self.declare(topology)
+        names = topology.names
         while not stop.is_set():
             batch = self.broker.take(names.main, prefetch, timeout=0.25)
             if not batch:

@@ -20,6 +20,7 @@ from .transport import (
     Delivery,
     Message,
     QueueNames,
+    Topology,
     Transport,
     Verdict,
 )
@@ -81,14 +82,20 @@ class RabbitTransport(Transport):
 
     # -- consuming ----------------------------------------------------------------------------
 
-    def consume(self, names, routing_keys, retry_delays_ms, handle, stop, *, max_deliveries, prefetch):
+    def declare(self, topology: Topology) -> None:
+        channel = self._connect().channel()
+        try:
+            _declare_consumer(channel, topology)
+        finally:
+            channel.close()
+
+    def consume(self, topology, handle, stop, *, prefetch):
         backoff = 0.1
+        names = topology.names
         try:
             while not stop.is_set():
                 try:
-                    self._consume_until_stopped(
-                        names, routing_keys, retry_delays_ms, handle, stop, max_deliveries, prefetch
-                    )
+                    self._consume_until_stopped(topology, handle, stop, prefetch)
                 except CONNECTION_ERRORS as exc:
                     log.warning(
                         "bus connection lost, reconnecting", extra={"error": repr(exc), "queue": names.main}
@@ -101,12 +108,11 @@ class RabbitTransport(Transport):
         finally:
             self.close()
 
-    def _consume_until_stopped(
-        self, names, routing_keys, retry_delays_ms, handle, stop, max_deliveries, prefetch
-    ):
+    def _consume_until_stopped(self, topology: Topology, handle, stop, prefetch: int) -> None:
+        names = topology.names
         connection = self._connect()
         channel = connection.channel()
-        _declare_consumer(channel, names, routing_keys, retry_delays_ms, max_deliveries)
+        _declare_consumer(channel, topology)
         channel.basic_qos(prefetch_count=prefetch)
         pending: list[tuple] = []
         channel.basic_consume(
@@ -139,7 +145,6 @@ class RabbitTransport(Transport):
                         mandatory=True,
                     )
                 channel.basic_ack(method.delivery_tag)
-        channel.cancel()
 
     # -- parking ------------------------------------------------------------------------------
 
@@ -207,7 +212,8 @@ def _declare_exchanges(channel, namespace: str) -> None:
     )
 
 
-def _declare_consumer(channel, names: QueueNames, routing_keys, retry_delays_ms, max_deliveries: int) -> None:
+def _declare_consumer(channel, topology: Topology) -> None:
+    names = topology.names
     _declare_exchanges(channel, names.exchange.removesuffix(".events"))
     channel.exchange_declare(names.dead_letter_exchange, "direct", durable=True)
     channel.queue_declare(names.parked, durable=True)
@@ -218,14 +224,14 @@ def _declare_consumer(channel, names: QueueNames, routing_keys, retry_delays_ms,
         arguments={
             "x-queue-type": "quorum",
             # A message whose handler keeps killing the worker is parked instead of looping.
-            "x-delivery-limit": max_deliveries,
+            "x-delivery-limit": topology.max_deliveries,
             "x-dead-letter-exchange": names.dead_letter_exchange,
             "x-dead-letter-routing-key": names.parked,
         },
     )
-    for key in routing_keys:
+    for key in topology.routing_keys:
         channel.queue_bind(names.main, names.exchange, routing_key=key)
-    for delay in retry_delays_ms:
+    for delay in topology.retry_delays_ms:
         channel.queue_declare(
             names.retry(delay),
             durable=True,

@@ -75,6 +75,17 @@ class Outcome:
 BatchHandler = Callable[[Sequence[Delivery]], Sequence[Outcome]]
 
 
+@dataclass(frozen=True)
+class Topology:
+    """A consumer's queues and what they are bound to: declared before anything is published to
+    them (by `club-<service> migrate` and at worker start), so no event finds no queue."""
+
+    names: QueueNames
+    routing_keys: tuple[str, ...]
+    retry_delays_ms: tuple[int, ...]
+    max_deliveries: int
+
+
 class Transport(ABC):
     """A broker connection. Publishing is confirmed: `publish` returns only once the broker holds
     every message, and raises otherwise."""
@@ -83,19 +94,15 @@ class Transport(ABC):
     def publish(self, messages: Sequence[Message]) -> None: ...
 
     @abstractmethod
+    def declare(self, topology: Topology) -> None:
+        """Create the consumer's queues and bindings (idempotent)."""
+
+    @abstractmethod
     def consume(
-        self,
-        names: QueueNames,
-        routing_keys: Sequence[str],
-        retry_delays_ms: Sequence[int],
-        handle: BatchHandler,
-        stop: threading.Event,
-        *,
-        max_deliveries: int,
-        prefetch: int,
+        self, topology: Topology, handle: BatchHandler, stop: threading.Event, *, prefetch: int
     ) -> None:
-        """Declare the consumer's queues and hand it batches until `stop` is set. Each outcome is
-        applied (ack, retry after a delay, park) only after `handle` has returned."""
+        """Hand the consumer batches until `stop` is set. Each outcome is applied (ack, retry after
+        a delay, park) only after `handle` has returned."""
 
     @abstractmethod
     def parked(self, names: QueueNames) -> list[Message]:

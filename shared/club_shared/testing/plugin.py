@@ -54,20 +54,18 @@ def settings_for(pg_url: str, run_id: str, keys) -> Callable[..., Settings]:
     """Settings for a service in this run's private databases; `amqp_url` defaults to in-memory."""
 
     def make(service: str, *, amqp_url: str = MEMORY_URL, **overrides) -> Settings:
-        base = Settings.from_env(service)
-        return replace(
-            base,
-            env="test",
-            database_url=pg_url,
-            database_prefix=f"club_t{run_id}_",
-            amqp_url=amqp_url,
-            bus_namespace=f"club_t{run_id}",
-            bus_retry_delays_ms=FAST_RETRY_DELAYS_MS,
-            relay_poll_ms=100,
-            jwt_private_key=keys[0],
-            jwt_public_key=keys[1],
-            **overrides,
-        )
+        test_values = {
+            "env": "test",
+            "database_url": pg_url,
+            "database_prefix": f"club_t{run_id}_",
+            "amqp_url": amqp_url,
+            "bus_namespace": f"club_t{run_id}",
+            "bus_retry_delays_ms": FAST_RETRY_DELAYS_MS,
+            "relay_poll_ms": 100,
+            "jwt_private_key": keys[0],
+            "jwt_public_key": keys[1],
+        }
+        return replace(Settings.from_env(service), **{**test_values, **overrides})
 
     return make
 
