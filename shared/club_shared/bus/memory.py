@@ -18,6 +18,7 @@ from .transport import (
     Delivery,
     Message,
     QueueNames,
+    Topology,
     Transport,
     Verdict,
 )
