@@ -176,6 +176,8 @@ def render(options: Options | None = None) -> str:
         "    client_body_timeout 10s;",
         "    send_timeout 30s;",
         f"    client_max_body_size {o.max_body};",
+        # Most API bodies then stay in memory instead of a temp file.
+        "    client_body_buffer_size 256k;",
         "    gzip on;",
         "    gzip_min_length 1024;",
         f"    gzip_types application/json {PROBLEM_JSON} application/javascript text/css;",

@@ -8,6 +8,8 @@ nothing listens for notifications.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -80,15 +82,19 @@ class Hangup:
 
 
 class Nginx:
-    def __init__(self, binary: str, options: gen.Options):
+    def __init__(self, binary: str, options: gen.Options, user: str | None = None):
         # mkdtemp is 0700; nginx's workers drop to `nobody` when the tests run as root.
         self.prefix = Path(tempfile.mkdtemp(prefix="club-nginx-"))
         self.prefix.chmod(0o755)
         self.options = replace(options, access_log=str(self.prefix / "access.log"))
         conf = gen.prepare(self.prefix, self.options)
         self.base = f"http://{self.options.listen}"
+        command = [binary, "-p", str(self.prefix), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
+        if user:
+            shutil.chown(self.prefix, user)
+            command = ["runuser", "-u", user, "--", *command]
         self.process = subprocess.Popen(
-            [binary, "-p", str(self.prefix), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+            command,
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -319,3 +325,20 @@ def test_per_ip_rate_limit_is_429_problem(start_nginx):
     statuses = [requests.get(limited.base + "/api/v1/members", timeout=5).status_code for _ in range(4)]
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3] == 429
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root to switch to nobody")
+def test_runs_as_an_unprivileged_user(nginx_bin, free_port, upstreams):
+    """No pid, temp or log file outside the prefix dir: an ordinary user can run the config."""
+    options = gen.Options(listen=f"127.0.0.1:{free_port()}", upstreams=upstreams, worker_processes="1")
+    server = Nginx(nginx_bin, options, user="nobody")
+    try:
+        assert requests.get(server.base + "/healthz", timeout=5).json() == {"status": "ok"}
+        assert requests.get(server.base + "/api/v1/members", timeout=5).json()["service"] == "membership"
+        posted = requests.post(server.base + "/api/v1/members", data=b"x" * 900_000, timeout=10)
+        assert posted.json()["body_length"] == 900_000  # spooled through the prefix's temp dir
+        assert_problem(requests.get(server.base + "/api/v1/notifications", timeout=5), 503)
+        assert_problem(requests.post(server.base + "/api/v1/members", data=b"x" * 2_000_000, timeout=10), 413)
+        assert server.access_log()
+    finally:
+        server.stop()
