@@ -223,8 +223,10 @@ def _declare_consumer(channel, topology: Topology) -> None:
         durable=True,
         arguments={
             "x-queue-type": "quorum",
-            # A message whose handler keeps killing the worker is parked instead of looping.
-            "x-delivery-limit": topology.max_deliveries,
+            # A message whose handler keeps killing the worker is parked instead of looping. The
+            # broker dead-letters a message once it has been returned *more* than this many times,
+            # so `max_deliveries - 1` parks it after exactly `max_deliveries` deliveries.
+            "x-delivery-limit": max(topology.max_deliveries - 1, 0),
             "x-dead-letter-exchange": names.dead_letter_exchange,
             "x-dead-letter-routing-key": names.parked,
         },
