@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from .bus import Handler
 from .config import Settings
 from .db import migrate, new_revision
+from .jobs import JobRunner
 from .logs import configure_logging
 from .runtime import Runtime
 from .worker import declare_topology, run_worker
@@ -19,6 +20,7 @@ def service_main(
     make_runtime: Callable[[Settings], Runtime],
     handlers: Mapping[str, Handler],
     argv: list[str] | None = None,
+    make_jobs: Callable[[Runtime], JobRunner] | None = None,
 ) -> int:
     service = package.removeprefix("club_")
     parser = argparse.ArgumentParser(prog=f"club-{service}")
@@ -33,7 +35,8 @@ def service_main(
     elif args.command == "revision":
         new_revision(package, settings.service_database_url, args.message)
     else:
-        run_worker(make_runtime(settings), handlers)
+        runtime = make_runtime(settings)
+        run_worker(runtime, handlers, make_jobs(runtime) if make_jobs else None)
     return 0
 
 

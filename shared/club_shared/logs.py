@@ -36,6 +36,10 @@ class _ContextFilter(logging.Filter):
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON logs on stderr. The first call wins, so the one-process suite keeps one configuration."""
+    root = logging.getLogger()
+    if any(getattr(h, "club_configured", False) for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(
@@ -44,7 +48,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ContextFilter(service))
-    root = logging.getLogger()
+    handler.club_configured = True
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pika").setLevel(logging.WARNING)

@@ -53,6 +53,8 @@ def accepts(*mimetypes: str):
 
 def build_app(runtime: Runtime, *, title: str, blueprints: Iterable[Blueprint]) -> Flask:
     settings = runtime.settings
+    if settings.env != "test":
+        logs.configure_logging(settings.service, settings.log_level)
     app = Flask(f"club_{settings.service}")
     app.config.update(
         API_TITLE=title,

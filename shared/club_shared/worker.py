@@ -8,6 +8,7 @@ import threading
 from collections.abc import Mapping
 
 from .bus import Consumer, Handler, Relay
+from .jobs import JobRunner
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,13 @@ def declare_topology(runtime: Runtime, handlers: Mapping[str, Handler]) -> None:
 
 
 def start_worker(
-    runtime: Runtime, handlers: Mapping[str, Handler], stop: threading.Event
+    runtime: Runtime,
+    handlers: Mapping[str, Handler],
+    stop: threading.Event,
+    jobs: JobRunner | None = None,
 ) -> list[threading.Thread]:
-    """Start the relay and (when the service handles events) the consumer; they run until `stop`."""
+    """Start the relay, the consumer (when the service handles events) and the job runner (when it
+    has jobs); they run until `stop`."""
     settings = runtime.settings
     declare_topology(runtime, handlers)
     relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"))
@@ -62,17 +67,19 @@ def start_worker(
                 daemon=True,
             )
         )
+    if jobs is not None:
+        threads.append(threading.Thread(target=jobs.run, args=(stop,), name=f"{runtime.service}-jobs", daemon=True))
     for thread in threads:
         thread.start()
     return threads
 
 
-def run_worker(runtime: Runtime, handlers: Mapping[str, Handler]) -> None:
+def run_worker(runtime: Runtime, handlers: Mapping[str, Handler], jobs: JobRunner | None = None) -> None:
     """Run the worker in the foreground until SIGTERM or SIGINT."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    threads = start_worker(runtime, handlers, stop)
+    threads = start_worker(runtime, handlers, stop, jobs)
     log.info("worker started", extra={"threads": [t.name for t in threads]})
     stop.wait()
     for thread in threads:

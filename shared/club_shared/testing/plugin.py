@@ -17,7 +17,7 @@ import pytest
 from ..config import SERVICES, Settings
 from ..db import drop_database, migrate
 from ..runtime import MEMORY_URL, Runtime
-from .services import ServiceMissing, find_postgres, find_rabbitmq, services_required
+from .services import ServiceMissing, delete_bus_namespace, find_postgres, find_rabbitmq, services_required
 
 FAST_RETRY_DELAYS_MS = (50, 100, 200, 400)
 
@@ -50,8 +50,10 @@ def keys() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings_for(pg_url: str, run_id: str, keys) -> Callable[..., Settings]:
-    """Settings for a service in this run's private databases; `amqp_url` defaults to in-memory."""
+def settings_for(pg_url: str, run_id: str, keys) -> Iterator[Callable[..., Settings]]:
+    """Settings for a service in this run's private databases; `amqp_url` defaults to in-memory.
+    The RabbitMQ queues and exchanges of every namespace handed out are deleted after the run."""
+    used: set[tuple[str, str, str]] = set()
 
     def make(service: str, *, amqp_url: str = MEMORY_URL, **overrides) -> Settings:
         test_values = {
@@ -65,9 +67,14 @@ def settings_for(pg_url: str, run_id: str, keys) -> Callable[..., Settings]:
             "jwt_private_key": keys[0],
             "jwt_public_key": keys[1],
         }
-        return replace(Settings.from_env(service), **{**test_values, **overrides})
+        settings = replace(Settings.from_env(service), **{**test_values, **overrides})
+        if amqp_url != MEMORY_URL:
+            used.add((amqp_url, settings.bus_namespace, service))
+        return settings
 
-    return make
+    yield make
+    for amqp_url, namespace, service in used:
+        delete_bus_namespace(amqp_url, namespace, service, FAST_RETRY_DELAYS_MS)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ skipping the tests that need it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import socket
 import tempfile
@@ -81,3 +82,25 @@ def find_rabbitmq() -> str:
     raise ServiceMissing(
         "RabbitMQ not found: AMQP_URL is unset, nothing listens on 127.0.0.1:5672 and no Docker engine answers"
     )
+
+
+def delete_bus_namespace(amqp_url: str, namespace: str, consumer: str, retry_delays_ms) -> None:
+    """Delete a test run's queues and exchanges for one consumer (best effort: it is tidying)."""
+    import pika
+
+    from ..bus.transport import queue_names
+
+    names = queue_names(namespace, consumer)
+    queues = [names.main, names.parked, names.unrouted, *(names.retry(d) for d in retry_delays_ms)]
+    exchanges = [names.exchange, names.unrouted, names.dead_letter_exchange]
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    except pika.exceptions.AMQPError:
+        return
+    with connection:
+        for name in queues:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.channel().queue_delete(name)
+        for name in exchanges:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.channel().exchange_delete(name)
