@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import Column, Integer, String, Table, func, select, update
 
 from club_shared.clubtime import zone
-from club_shared.db import Database, drop_database, ensure_database
 from club_shared.config import with_database
+from club_shared.db import Database, drop_database, ensure_database
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue, job_tables
 from club_shared.models import new_metadata
 
@@ -52,9 +52,9 @@ def count(db, table=effects):
 
 def test_a_job_runs_only_if_its_transaction_commits(db):
     runner = JobRunner(db, TABLES, {"record": record}, LA)
-    with pytest.raises(ZeroDivisionError), db.transaction() as session:
+    with pytest.raises(RuntimeError), db.transaction() as session:
         enqueue(session, TABLES, "record")
-        1 / 0
+        raise RuntimeError("the change failed")
     with db.transaction() as session:
         enqueue(session, TABLES, "record")
     assert runner.run_due() == 1
