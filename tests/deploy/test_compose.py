@@ -157,7 +157,9 @@ def test_ports_line_up_with_the_gateway_config_and_the_images(compose):
     conf = (REPO / "gateway" / "nginx.compose.conf").read_text()
     assert services["gateway"]["ports"] == ["8080:8080"]
     assert re.findall(r"^\s*listen\s+(\d+)", conf, re.M) == ["8080"]
-    gateway_expose = [i.args for i in parse_dockerfile(REPO / "gateway" / "Dockerfile") if i.keyword == "EXPOSE"]
+    gateway_expose = [
+        i.args for i in parse_dockerfile(REPO / "gateway" / "Dockerfile") if i.keyword == "EXPOSE"
+    ]
     assert gateway_expose == ["8080"]
 
     # Upstreams: each is a Compose web service whose gunicorn binds (and health-checks) that port.

@@ -69,7 +69,9 @@ def test_service_image_shape(service):
     # uv comes from PyPI at the dev group's pin
     uv_args = [i.args for i in builder if i.keyword == "ARG" and i.args.startswith("UV_VERSION=")]
     assert uv_args == [f"UV_VERSION={pinned_uv_version()}"]
-    assert any('pip install --no-cache-dir "uv==${UV_VERSION}"' in i.args for i in builder if i.keyword == "RUN")
+    assert any(
+        'pip install --no-cache-dir "uv==${UV_VERSION}"' in i.args for i in builder if i.keyword == "RUN"
+    )
 
     # the service alone, from the lock, without dev dependencies, as wheels
     syncs = [i.args for i in builder if i.keyword == "RUN" and "uv sync" in i.args]
@@ -92,6 +94,10 @@ def test_default_command_is_the_web_process_and_worker_and_migrate_exist(service
     final = parse_dockerfile(service_dockerfile(service))
     cmd = json.loads([i.args for i in final if i.keyword == "CMD"][-1])
     assert cmd[0] == "gunicorn"
+    # the shared gunicorn settings (multiprocess metrics clean-up, timeouts)
+    config = cmd[cmd.index("--config") + 1]
+    assert config == "python:club_shared.gunicorn_conf"
+    assert (REPO / "shared" / "club_shared" / "gunicorn_conf.py").is_file()
     assert cmd[cmd.index("--bind") + 1] == "0.0.0.0:8000"
     assert cmd[cmd.index("--worker-class") + 1] == "gthread"
     assert cmd[-1] == f"club_{service}.app:create_app()"
@@ -107,7 +113,9 @@ def test_builder_copies_every_workspace_member_manifest(service):
     copies = {i.args for i in parse_dockerfile(service_dockerfile(service)) if i.keyword == "COPY"}
     for member in workspace_members():
         relative = member.relative_to(REPO).as_posix()
-        assert f"{relative}/pyproject.toml {relative}/" in copies, f"missing COPY of {relative}/pyproject.toml"
+        assert f"{relative}/pyproject.toml {relative}/" in copies, (
+            f"missing COPY of {relative}/pyproject.toml"
+        )
     assert "shared/ shared/" in copies
     assert f"services/{service}/ services/{service}/" in copies
 
@@ -166,5 +174,7 @@ def test_dockerignore_allows_only_what_the_images_need():
     for member in workspace_members():
         relative = member.relative_to(REPO).as_posix()
         assert (
-            f"{relative}/" in allowed or f"{relative}/pyproject.toml" in allowed or relative.startswith("services/")
+            f"{relative}/" in allowed
+            or f"{relative}/pyproject.toml" in allowed
+            or relative.startswith("services/")
         ), f"{relative}/pyproject.toml is excluded from the build context"

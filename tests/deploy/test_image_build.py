@@ -111,8 +111,11 @@ def test_builder_stage_makes_a_working_venv(service, tmp_path):
     assert ran == 2, "the builder syncs twice: dependencies, then the service"
 
     python = venv / "bin" / "python"
+    modules = (
+        f"club_{service}.app, club_{service}.cli, club_shared.gunicorn_conf, gunicorn, prometheus_client"
+    )
     check = subprocess.run(
-        [str(python), "-c", f"import club_{service}, club_shared, gunicorn, prometheus_client"],
+        [str(python), "-c", f"import {modules}"],
         capture_output=True,
         text=True,
     )

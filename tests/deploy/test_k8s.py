@@ -42,7 +42,9 @@ def validate_strictly(objects: list[dict]) -> list[str]:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
                 where = ".".join(str(p) for p in exc.path)
-                errors.append(f"{obj['kind']}/{obj['metadata']['name']} (k8s {version}) {where}: {exc.message}")
+                errors.append(
+                    f"{obj['kind']}/{obj['metadata']['name']} (k8s {version}) {where}: {exc.message}"
+                )
             except kubernetes_validate.SchemaNotFoundError as exc:
                 errors.append(exc.message)  # a kind we did not expect: not skipped silently
     return errors
@@ -108,9 +110,15 @@ def test_each_service_has_its_objects(base_objects, service):
 
     svc = by_kind(base_objects, "Service")[service]
     assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
-    assert svc["spec"]["selector"] == {"app.kubernetes.io/name": service, "app.kubernetes.io/component": "web"}
+    assert svc["spec"]["selector"] == {
+        "app.kubernetes.io/name": service,
+        "app.kubernetes.io/component": "web",
+    }
     web = deployments[service]["spec"]
-    assert web["template"]["metadata"]["labels"] | svc["spec"]["selector"] == web["template"]["metadata"]["labels"]
+    assert (
+        web["template"]["metadata"]["labels"] | svc["spec"]["selector"]
+        == web["template"]["metadata"]["labels"]
+    )
     (container,) = web["template"]["spec"]["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000}]
 
@@ -150,12 +158,7 @@ def test_every_pod_is_locked_down(base_objects):
 
 
 def test_pods_run_as_the_image_user(base_objects):
-    users = {
-        i.args
-        for s in SERVICES
-        for i in parse_dockerfile(service_dockerfile(s))
-        if i.keyword == "USER"
-    }
+    users = {i.args for s in SERVICES for i in parse_dockerfile(service_dockerfile(s)) if i.keyword == "USER"}
     (user,) = users
     uid, gid = (int(x) for x in user.split(":"))
     for name, template in pod_templates(base_objects).items():
@@ -275,7 +278,9 @@ def test_network_policies(base_objects):
     assert to_web["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "web"}}
     (rule,) = to_web["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
-    assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
 
     https = [p for p in policies.values() if 443 in egress_ports(p)]
     assert len(https) == 1
@@ -293,7 +298,10 @@ def test_booking_web_autoscales_on_cpu(base_objects):
     assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "booking"}
     assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 10)
     assert spec["metrics"] == [
-        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+        {
+            "type": "Resource",
+            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+        }
     ]
     assert list(by_kind(base_objects, "HorizontalPodAutoscaler")) == ["booking"]
 
