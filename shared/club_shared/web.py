@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import logging
 import re
 import time
@@ -10,11 +11,13 @@ from collections.abc import Iterable
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import logs
-from .problems import Problem, problem_response
+from .problems import PROBLEM_JSON, Problem, problem_response
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,32 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 JSON_ONLY = ("application/json",)
 
 
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error response of the suite carries them."""
+
+    type = fields.String(required=True, metadata={"example": "urn:clubhouse:problem:STATE_CONFLICT"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "Validation messages by location and field"})
+
+
 class ProblemApi(Api):
-    """flask-smorest's Api, answering every HTTP error as application/problem+json."""
+    """flask-smorest's Api, answering and documenting every HTTP error as application/problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         extra = {}
