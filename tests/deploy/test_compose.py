@@ -85,6 +85,7 @@ def test_start_order(compose, service):
     services = compose["services"]
     migrate = services[f"{service}-migrate"]["depends_on"]
     assert migrate["postgres"]["condition"] == "service_healthy"
+    assert migrate["jwt-keys"]["condition"] == "service_completed_successfully"
     for name in (service, f"{service}-worker"):
         depends = services[name]["depends_on"]
         assert depends[f"{service}-migrate"]["condition"] == "service_completed_successfully"
