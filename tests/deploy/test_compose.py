@@ -179,3 +179,18 @@ def test_ports_line_up_with_the_gateway_config_and_the_images(compose):
     published = {name for name, spec in services.items() if spec.get("ports")}
     assert published == {"gateway", "rabbitmq"}
     assert services["rabbitmq"]["ports"] == ["127.0.0.1:15672:15672"]
+
+
+def test_club_containers_are_hardened_as_in_kubernetes(compose):
+    """Read-only root, writable /tmp only, no capabilities: a process that writes elsewhere or
+    needs a privilege fails in `docker compose up`, not first in the cluster."""
+    for name, spec in compose["services"].items():
+        if name in ("postgres", "rabbitmq", "jwt-keys"):
+            continue  # official images that run their own init as root; a one-shot key maker
+        assert spec["read_only"] is True, name
+        assert spec["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in spec["security_opt"], name
+        assert "/tmp" in spec["tmpfs"], name
+        if name != "gateway":
+            # PROMETHEUS_MULTIPROC_DIR (the image's ENV) must exist and start empty
+            assert "/tmp/metrics" in spec["tmpfs"], name
