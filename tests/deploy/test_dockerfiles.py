@@ -100,6 +100,7 @@ def test_default_command_is_the_web_process_and_worker_and_migrate_exist(service
     assert (REPO / "shared" / "club_shared" / "gunicorn_conf.py").is_file()
     assert cmd[cmd.index("--bind") + 1] == "0.0.0.0:8000"
     assert cmd[cmd.index("--worker-class") + 1] == "gthread"
+    assert "--no-control-socket" in cmd, "the image user has no home for gunicorn's control socket"
     assert cmd[-1] == f"club_{service}.app:create_app()"
     # `club-<svc> worker` / `club-<svc> migrate` are the same image's other commands: the
     # package must declare the console script they call.
