@@ -10,6 +10,8 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
+# Five gunicorns on one machine would all claim ~/.gunicorn/gunicorn.ctl.
+export GUNICORN_CMD_ARGS="${GUNICORN_CMD_ARGS:---no-control-socket}"
 
 die() { echo "stack: $*" >&2; exit 1; }
 
