@@ -45,6 +45,16 @@ class Settings:
     max_body_bytes: int = 1_048_576
     data_dir: Path = field(default_factory=lambda: Path("var"))
     log_level: str = "INFO"
+    # notifications: e-mail through the provider (Resend's API), web push with VAPID
+    email_api_base: str = "https://api.resend.com"
+    email_api_key: str | None = None
+    email_from: str | None = None
+    email_webhook_secret: str | None = None
+    vapid_private_key: str | None = None
+    vapid_public_key: str | None = None
+    vapid_subject: str | None = None
+    app_base_url: str = "http://localhost:8080"
+    notification_retention_days: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,6 +94,15 @@ class Settings:
             max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
             data_dir=Path(env.get("CLUB_DATA_DIR", "var")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            email_api_base=env.get("EMAIL_API_BASE") or "https://api.resend.com",
+            email_api_key=env.get("EMAIL_API_KEY") or None,
+            email_from=env.get("EMAIL_FROM") or None,
+            email_webhook_secret=env.get("EMAIL_WEBHOOK_SECRET") or None,
+            vapid_private_key=_read_key("VAPID_PRIVATE_KEY"),
+            vapid_public_key=env.get("VAPID_PUBLIC_KEY") or None,
+            vapid_subject=env.get("VAPID_SUBJECT") or None,
+            app_base_url=env.get("APP_BASE_URL") or "http://localhost:8080",
+            notification_retention_days=_int("NOTIFICATION_RETENTION_DAYS", 30),
         )
         return replace(settings, **overrides)
 

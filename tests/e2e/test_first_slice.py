@@ -4,6 +4,8 @@ the bus, and notifications shows the welcome — in one process, on the in-memor
 import uuid
 
 import pytest
+
+from club_shared.auth import Identity, sign_access_token
 from club_shared.config import SERVICES
 from club_shared.testing.bus import wait_for_handled
 from club_suite.suite import start_suite
@@ -27,7 +29,7 @@ def suite(request, settings_for, migrated):
     running.shutdown()
 
 
-def test_a_new_member_is_welcomed_through_the_bus(suite):
+def test_a_new_member_is_welcomed_through_the_bus(suite, keys):
     from werkzeug.test import Client
 
     client = Client(suite.app)
@@ -52,7 +54,10 @@ def test_a_new_member_is_welcomed_through_the_bus(suite):
     assert row.envelope["correlation_id"] == created.headers["X-Request-ID"]
 
     wait_for_handled(suite.runtimes["notifications"], "notifications", row.event_id, timeout=15)
-    listed = client.get("/api/v1/notifications", query_string={"user_email": member["email"]})
+    # The list is the caller's own: who the caller is comes from the access token.
+    assert client.get("/api/v1/notifications").status_code == 401
+    token = sign_access_token(keys[0], "clubhouse", Identity(member["id"], member["email"], "member"), 900)
+    listed = client.get("/api/v1/notifications", headers={"Authorization": f"Bearer {token}"})
     assert listed.status_code == 200
     [welcome] = listed.get_json()
     assert welcome["type"] == "new_member"

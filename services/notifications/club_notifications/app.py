@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from flask import Flask
+
 from club_shared.config import Settings
 from club_shared.runtime import Runtime
 from club_shared.web import build_app
-from flask import Flask
 
 from .api import BLUEPRINTS
+from .channels import ChannelSet, announce
 from .models import BUS
 
 SERVICE = "notifications"
@@ -18,6 +20,9 @@ def make_runtime(settings: Settings | None = None) -> Runtime:
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    return build_app(
-        runtime or make_runtime(settings), title="Clubhouse notifications", blueprints=BLUEPRINTS
-    )
+    runtime = runtime or make_runtime(settings)
+    app = build_app(runtime, title="Clubhouse notifications", blueprints=BLUEPRINTS)
+    channels = ChannelSet.from_settings(runtime.settings)
+    app.extensions["notification_channels"] = channels
+    announce(channels.email, channels.push)
+    return app

@@ -1,21 +1,23 @@
-"""Events the notifications service turns into messages."""
+"""Events the notifications service turns into messages (who hears what, §10 and §13).
+
+Each handler runs in the consumer's transaction, next to the inbox record that makes a redelivery a
+no-op; it only writes rows (the in-app notification, read models, delivery jobs). Push and e-mail
+leave later, from the job runner, after this transaction has committed.
+"""
 
 from __future__ import annotations
 
-from club_shared.events import Event
 from sqlalchemy.orm import Session
 
+from club_shared.events import Event
+
+from . import notify
 from .domain import messages
-from .models import Notification
 
 
 def on_member_created(session: Session, event: Event) -> None:
-    welcome = messages.welcome(event.data["first_name"])
-    session.add(
-        Notification(
-            user_email=event.data["email"], type=welcome.type, title=welcome.title, message=welcome.message
-        )
-    )
+    data = event.data
+    notify.notify_member(session, data["email"], messages.welcome(data["first_name"]))
 
 
 HANDLERS = {

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from . import membership
+from . import membership, notifications
 
 
 class EventSchemaError(ValueError):
@@ -20,6 +20,7 @@ class EventSchemaError(ValueError):
 
 CATALOG: dict[tuple[str, int], type[Schema]] = {
     **membership.SCHEMAS,
+    **notifications.SCHEMAS,
 }
 
 

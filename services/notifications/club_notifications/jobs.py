@@ -1,0 +1,293 @@
+"""The worker's background work: delivering push and e-mail after the causing transaction, and the
+scheduled jobs (reminders 18:00, closures 08:00, clean-up 00:00, secrets every 5 minutes).
+
+Deliveries handle their own retries (the job re-queues itself with back-off, or at the time a 429
+asked for) so that a message given up is recorded as failed rather than left as a dead job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import time, timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from club_shared.clubtime import today, utcnow
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
+from club_shared.runtime import Runtime
+
+from . import notify
+from .channels import Attachment, DeliveryError, EmailChannel, PushChannel, announce
+from .domain import emails, messages, push, rules
+from .models import (
+    JOBS,
+    Closure,
+    CommunicationLog,
+    Notification,
+    PendingSecret,
+    PushSubscription,
+    Upcoming,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEDULE = (
+    Scheduled("cleanup", Daily(time(0, 0))),
+    Scheduled("reminders", Daily(time(18, 0))),
+    Scheduled("closure_digest", Daily(time(8, 0))),
+    Scheduled("purge_secrets", Every(timedelta(minutes=5))),
+)
+
+PUSH_TTL_S = 24 * 3600
+
+
+class Deliveries:
+    """The job functions, bound to the channels and settings of one runtime."""
+
+    def __init__(self, runtime: Runtime, email: EmailChannel | None = None, push_channel: PushChannel | None = None):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.email = email or EmailChannel(runtime.settings)
+        self.push = push_channel or PushChannel(runtime.settings)
+
+    def jobs(self) -> dict[str, Any]:
+        return {
+            "push": self.push_notification,
+            "push_one": self.push_one,
+            "email": self.send_email,
+            "cleanup": self.cleanup,
+            "reminders": self.reminders,
+            "closure_digest": self.closure_digest,
+            "purge_secrets": self.purge_secrets,
+        }
+
+    # --- push -----------------------------------------------------------------------------------
+
+    def push_notification(self, session: Session, payload: dict[str, Any]) -> None:
+        notification = session.get(Notification, payload["notification_id"])
+        if notification is None or not self.push.enabled:
+            return  # deleted since, or push is off: the in-app row is all there is
+        subscriptions = session.scalars(
+            select(PushSubscription.id).where(PushSubscription.user_email == notification.user_email)
+        ).all()
+        for subscription_id in subscriptions:
+            self._push_to(session, notification, subscription_id, attempt=0)
+
+    def push_one(self, session: Session, payload: dict[str, Any]) -> None:
+        notification = session.get(Notification, payload["notification_id"])
+        if notification is None or not self.push.enabled:
+            return
+        self._push_to(session, notification, payload["subscription_id"], attempt=payload["attempt"])
+
+    def _push_to(self, session: Session, notification: Notification, subscription_id: int, attempt: int) -> None:
+        subscription = session.get(PushSubscription, subscription_id)
+        if subscription is None or subscription.user_email != notification.user_email:
+            return
+        if not self.push.endpoint_allowed(subscription.endpoint):
+            session.delete(subscription)
+            return
+        message = push.for_notification(
+            notification_id=notification.id,
+            type=notification.type,
+            title=notification.title,
+            message=notification.message,
+            related_type=notification.related_type,
+            related_id=notification.related_id,
+            link=notification.link,
+        )
+        try:
+            result = self.push.send(
+                subscription.endpoint,
+                subscription.keys,
+                push.encode(message),
+                ttl=PUSH_TTL_S,
+                urgency=message.urgency,
+                topic=message.tag,
+            )
+        except DeliveryError as exc:
+            log.warning("push refused", extra={"subscription_id": subscription.id, "error": str(exc)})
+            return
+        if result.status == "sent":
+            subscription.last_used_at = func.now()
+        elif result.status == "gone":
+            session.delete(subscription)
+        elif attempt + 1 < rules.MAX_DELIVERY_ATTEMPTS:
+            now = utcnow()
+            delay = (
+                rules.parse_retry_after(result.retry_after, now)
+                if result.retry_after or result.detail == "429"
+                else rules.retry_delay(attempt + 1)
+            )
+            enqueue(
+                session,
+                JOBS,
+                "push_one",
+                {"notification_id": notification.id, "subscription_id": subscription.id, "attempt": attempt + 1},
+                run_at=now + delay,
+            )
+        else:
+            log.warning("push given up", extra={"subscription_id": subscription.id, "attempts": attempt + 1})
+
+    # --- e-mail ---------------------------------------------------------------------------------
+
+    def send_email(self, session: Session, payload: dict[str, Any]) -> None:
+        entry = session.get(CommunicationLog, payload["log_id"])
+        if entry is None or entry.status not in ("queued", "retrying"):
+            return
+        attempt = payload.get("attempt", 0)
+        secret: dict[str, Any] = {}
+        secret_row = None
+        if "secret_id" in payload:
+            secret_row = session.get(PendingSecret, payload["secret_id"])
+            if secret_row is None or secret_row.expires_at <= utcnow():
+                entry.status, entry.subject = "expired", emails.SECRET_SUBJECTS.get(entry.template or "", entry.subject)
+                entry.body = emails.SECRET_TEMPLATES.get(entry.template or "", entry.body)
+                if secret_row is not None:
+                    session.delete(secret_row)
+                return
+            secret = dict(secret_row.value)
+        rendered = emails.render(
+            payload["template"], {**payload["context"], **secret}, app_url=self.settings.app_base_url
+        )
+        entry.subject, entry.body = emails.loggable(payload["template"], rendered)
+        if notify.is_suppressed(session, entry.member_email):
+            entry.status = "suppressed"
+            self._forget(session, secret_row)
+            return
+        if not self.email.enabled:
+            entry.status, entry.error = "skipped", f"e-mail is off: {self.email.off_reason}"
+            self._forget(session, secret_row)
+            return
+        try:
+            entry.provider_message_id = self.email.send(
+                to=entry.member_email,
+                subject=rendered.subject,
+                html=rendered.html,
+                text=rendered.text,
+                idempotency_key=f"communication-{entry.id}",
+                tags={"template": payload["template"]},
+                attachments=_attachments(payload["template"], payload["context"]),
+            )
+        except DeliveryError as exc:
+            entry.error = str(exc)[:2000]
+            if exc.permanent or attempt + 1 >= rules.MAX_DELIVERY_ATTEMPTS:
+                entry.status = "failed"
+                self._forget(session, secret_row)
+                return
+            entry.status = "retrying"
+            now = utcnow()
+            delay = (
+                rules.parse_retry_after(exc.retry_after, now) if exc.retry_after else rules.retry_delay(attempt + 1)
+            )
+            enqueue(session, JOBS, "email", {**payload, "attempt": attempt + 1}, run_at=now + delay)
+            return
+        entry.status, entry.error, entry.occurred_at = "sent", None, func.now()
+        self._forget(session, secret_row)
+
+    @staticmethod
+    def _forget(session: Session, secret_row: PendingSecret | None) -> None:
+        if secret_row is not None:
+            session.delete(secret_row)
+
+    # --- scheduled ------------------------------------------------------------------------------
+
+    def purge_secrets(self, session: Session, payload: dict[str, Any]) -> None:
+        session.execute(delete(PendingSecret).where(PendingSecret.expires_at <= func.now()))
+
+    def cleanup(self, session: Session, payload: dict[str, Any]) -> None:
+        now = utcnow()
+        session.execute(
+            delete(Notification).where(
+                Notification.created_at < rules.retention_cutoff(now, self.settings.notification_retention_days)
+            )
+        )
+        session.execute(
+            delete(PushSubscription).where(
+                func.coalesce(PushSubscription.last_used_at, PushSubscription.created_at) < now - rules.PUSH_PRUNE_AFTER
+            )
+        )
+        queue = JOBS.job_queue
+        session.execute(
+            delete(queue).where(queue.c.status != "pending", queue.c.finished_at < now - rules.FINISHED_JOBS_KEPT)
+        )
+        session.execute(delete(PendingSecret).where(PendingSecret.expires_at <= now))
+
+    def reminders(self, session: Session, payload: dict[str, Any]) -> None:
+        """Tomorrow's bookings, events and classes (club time), each reminded once."""
+        club_today = today(self.runtime.tz)
+        tomorrow = club_today + timedelta(days=1)
+        items = session.scalars(
+            select(Upcoming)
+            .where(Upcoming.local_date == tomorrow, Upcoming.active, Upcoming.reminded_on.is_(None))
+            .with_for_update(skip_locked=True)
+        ).all()
+        for item in items:
+            day, start = item.local_date.isoformat(), item.start_time
+            if item.kind == "booking":
+                message = messages.booking_reminder(item.item_id, item.title, day, start)
+            elif item.kind == "event":
+                message = messages.event_reminder(item.item_id, item.title, day, start)
+            else:
+                message = messages.wellness_reminder(item.item_id, item.title, day, start)
+            notify.notify_member(session, item.user_email, message)
+            item.reminded_on = club_today
+        session.execute(delete(Upcoming).where(Upcoming.local_date < club_today))
+
+    def closure_digest(self, session: Session, payload: dict[str, Any]) -> None:
+        """Today's closures, to staff at 08:00."""
+        club_today = today(self.runtime.tz)
+        closures = session.scalars(
+            select(Closure)
+            .where(Closure.is_active, Closure.start_date <= club_today, Closure.end_date >= club_today)
+            .order_by(Closure.start_date, Closure.closure_id)
+        ).all()
+        if closures:
+            notify.notify_staff(session, messages.closures_today([c.title for c in closures]))
+
+
+def _attachments(template: str, context: dict[str, Any]) -> tuple[Attachment, ...]:
+    if template == "day_pass" and context.get("pass_code"):
+        import io
+
+        import segno
+
+        buffer = io.BytesIO()
+        segno.make(str(context["pass_code"]), error="m").save(buffer, kind="png", scale=8, border=2)
+        return (Attachment("day-pass.png", buffer.getvalue(), "image/png", content_id="day-pass-qr"),)
+    return ()
+
+
+class WakingJobRunner(JobRunner):
+    """The shared JobRunner, woken by NOTIFY when a delivery is queued instead of waiting out its
+    one-second tick, so a push leaves within milliseconds of the notification's commit."""
+
+    def run(self, stop: threading.Event, *, tick_s: float = 1.0) -> None:
+        import contextlib
+
+        from sqlalchemy.exc import SQLAlchemyError
+
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.db.libpq_url(), autocommit=True) as conn:
+                    conn.execute(f"LISTEN {notify.JOBS_CHANNEL}")
+                    while not stop.is_set():
+                        self.fire_due()
+                        while self.run_due() and not stop.is_set():
+                            pass
+                        # Drain wake-ups that arrived while working, then wait for the next one.
+                        for _ in conn.notifies(timeout=tick_s, stop_after=1):
+                            break
+            except (psycopg.Error, SQLAlchemyError) as exc:
+                log.warning("job runner: database unavailable", extra={"error": repr(exc)})
+                with contextlib.suppress(Exception):
+                    stop.wait(2.0)
+
+
+def make_jobs(runtime: Runtime, *, email: EmailChannel | None = None, push_channel: PushChannel | None = None) -> JobRunner:
+    deliveries = Deliveries(runtime, email, push_channel)
+    announce(deliveries.email, deliveries.push)
+    return WakingJobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE)
