@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-from club_shared.problems import DEFAULT_CODES, PROBLEM_JSON, problem_type
 from werkzeug.http import HTTP_STATUS_CODES
+
+from club_shared.problems import DEFAULT_CODES, PROBLEM_JSON, problem_type
 
 __all__ = [
     "CODES",

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from club_gateway.dispatcher import make_gateway_app
 from flask import Flask, jsonify, request
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 from werkzeug.test import Client
+
+from club_gateway.dispatcher import make_gateway_app
 
 
 class ResourceSchema(Schema):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from club_gateway import ingress, nginx, procfile, routes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from club_gateway import nginx as gen
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from club_gateway import nginx as gen
 
 ECHOED = ("membership", "booking", "billing")
 

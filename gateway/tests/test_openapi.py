@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from club_gateway import openapi
 from flask import Flask
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
+
+from club_gateway import openapi
 
 STATIC = Path(__file__).resolve().parents[1] / "static" / "openapi.json"
 

@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from club_gateway import routes
 
 DESIGN = Path(__file__).resolve().parents[3] / "shared" / "DESIGN.md"
