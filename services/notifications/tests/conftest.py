@@ -82,3 +82,85 @@ def deliver(runtime):
 @pytest.fixture(scope="session")
 def db(runtime):
     return runtime.db
+
+
+# --- the outside systems, faked, and a runtime that delivers to them -------------------------------
+
+
+@pytest.fixture(scope="session")
+def push_service():
+    from fakes.webpush import FakePushService
+
+    service = FakePushService().start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def email_provider():
+    from fakes.email_provider import FakeEmailProvider
+
+    provider = FakeEmailProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def vapid():
+    from fakes.webpush import vapid_key_pair
+
+    return vapid_key_pair()
+
+
+@pytest.fixture(scope="session")
+def live_runtime(service_runtime, push_service, email_provider, vapid):
+    """The notifications runtime with e-mail and push on, pointed at the fakes (same database)."""
+    return service_runtime(
+        "notifications",
+        email_api_base=email_provider.url,
+        email_api_key=email_provider.api_key,
+        email_from="Clubhouse <club@example.com>",
+        email_webhook_secret=email_provider.webhook_secret,
+        vapid_private_key=vapid[0],
+        vapid_public_key=vapid[1],
+        vapid_subject="mailto:tech@club.example.com",
+        app_base_url="https://app.club.example.com",
+    )
+
+
+@pytest.fixture(scope="session")
+def live_app(live_runtime):
+    from club_notifications.app import create_app
+
+    return create_app(runtime=live_runtime)
+
+
+@pytest.fixture
+def live_client(live_app):
+    return live_app.test_client()
+
+
+@pytest.fixture
+def jobs(live_runtime):
+    """The worker's job runner on the live runtime; `jobs.drain()` runs every due job. Jobs left
+    pending by earlier tests are set aside first, so a test sees only its own."""
+    from club_notifications.jobs import make_jobs
+    from club_notifications.models import JOBS
+
+    with live_runtime.db.transaction() as session:
+        session.execute(
+            JOBS.job_queue.update().where(JOBS.job_queue.c.status == "pending").values(status="done")
+        )
+    runner = make_jobs(live_runtime)
+
+    def drain(limit: int = 50) -> int:
+        total = 0
+        for _ in range(limit):
+            ran = runner.run_due()
+            if not ran:
+                break
+            total += ran
+        return total
+
+    runner.drain = drain
+    return runner

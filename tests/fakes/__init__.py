@@ -1,0 +1,7 @@
+"""Fake outside systems speaking the real wire protocols, as local HTTP servers on 127.0.0.1.
+
+- `webpush.FakePushService`: a web-push service (RFC 8030) that checks the VAPID token (RFC 8292)
+  and decrypts the aes128gcm payload (RFC 8291) with the subscription's own private key.
+- `email_provider.FakeEmailProvider`: Resend's e-mail API (POST /emails with a bearer key) that
+  records what it got, and signs delivery webhooks the way Resend does (Svix headers).
+"""
