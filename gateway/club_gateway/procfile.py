@@ -22,7 +22,7 @@ def render() -> str:
     ]
     for s in routes.SERVICES:
         lines.append(
-            f"{s.name}: gunicorn --bind 127.0.0.1:{s.port} --workers 2 --worker-class gthread --threads 4 "
+            f"{s.name}: gunicorn -c python:club_shared.gunicorn_conf --bind 127.0.0.1:{s.port} "
             f"'{s.package}.app:create_app()'"
         )
         lines.append(f"{s.name}-worker: {s.command} worker")

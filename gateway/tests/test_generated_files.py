@@ -122,7 +122,7 @@ def test_procfile_has_web_and_worker_per_service_and_nginx():
     )
     for s in routes.SERVICES:
         assert lines[s.name] == (
-            f"gunicorn --bind 127.0.0.1:{s.port} --workers 2 --worker-class gthread --threads 4 "
+            f"gunicorn -c python:club_shared.gunicorn_conf --bind 127.0.0.1:{s.port} "
             f"'club_{s.name}.app:create_app()'"
         )
         assert lines[f"{s.name}-worker"] == f"club-{s.name} worker"

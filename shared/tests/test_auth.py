@@ -2,10 +2,11 @@ import time
 
 import jwt
 import pytest
-from club_shared.auth import Identity, TokenVerifier, generate_key_pair, sign_access_token
-from club_shared.problems import Problem
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from club_shared.auth import Identity, TokenVerifier, generate_key_pair, sign_access_token
+from club_shared.problems import Problem
 
 ANN = Identity(subject="m-1", email="ann@example.com", role="member")
 

@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime, time
 
 import pytest
+
 from club_shared.clubtime import InvalidLocalTime, day_bounds, interval, to_local, to_utc, zone
 
 LA = zone("America/Los_Angeles")

@@ -2,6 +2,7 @@ import json
 import uuid
 
 import pytest
+
 from club_shared.events import Event, EventSchemaError, make_event
 
 MEMBER = {

@@ -1,11 +1,12 @@
 """Every error the HTTP layer can produce is application/problem+json, and none is a 500 for bad input."""
 
 import pytest
-from club_shared.problems import Problem
-from club_shared.web import build_app, runtime
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
+
+from club_shared.problems import Problem
+from club_shared.web import build_app, runtime
 
 blp = Blueprint("things", __name__, url_prefix="/api/v1/things")
 

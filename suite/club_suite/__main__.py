@@ -13,9 +13,10 @@ import sys
 import threading
 from pathlib import Path
 
+from werkzeug.serving import make_server
+
 from club_shared.db import start_embedded_postgres
 from club_shared.logs import configure_logging
-from werkzeug.serving import make_server
 
 from .suite import start_suite
 
