@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pika
 import pika.exceptions
+import pika.spec
 
 from .transport import (
     ATTEMPTS_HEADER,
@@ -53,19 +54,16 @@ class RabbitTransport(Transport):
             self._publish(messages)
 
     def _publish(self, messages: Sequence[Message]) -> None:
-        channel = self._publishing_channel()
         exchange = f"{self._namespace}.events"
-        for message in messages:
-            channel.basic_publish(
-                exchange, message.routing_key, message.body, _properties(message), mandatory=True
-            )
+        self._publishing_channel().publish(
+            [(exchange, m.routing_key, m.body, _properties(m)) for m in messages]
+        )
 
-    def _publishing_channel(self):
+    def _publishing_channel(self) -> _ConfirmedPublisher:
         if self._publisher is None or not self._publisher.is_open:
             channel = self._connect().channel()
-            channel.confirm_delivery()
             _declare_exchanges(channel, self._namespace)
-            self._publisher = channel
+            self._publisher = _ConfirmedPublisher(channel)
         return self._publisher
 
     def _connect(self) -> pika.BlockingConnection:
@@ -127,24 +125,25 @@ class RabbitTransport(Transport):
             batch, pending[:] = list(pending), []
             deliveries = [_delivery(method, props, body) for method, props, body in batch]
             outcomes = handle(deliveries)
-            for (method, _props, _body), delivery, outcome in zip(batch, deliveries, outcomes, strict=True):
+            # Retries and parked copies first, all confirmed; only then the originals are acked.
+            copies = []
+            for delivery, outcome in zip(deliveries, outcomes, strict=True):
                 if outcome.verdict is Verdict.RETRY:
-                    publisher.basic_publish(
-                        "",
-                        names.retry(outcome.delay_ms),
-                        delivery.message.body,
-                        _properties(delivery.message, {ATTEMPTS_HEADER: delivery.previous_failures + 1}),
-                        mandatory=True,
-                    )
+                    extra = {ATTEMPTS_HEADER: delivery.previous_failures + 1}
+                    copies.append(("", names.retry(outcome.delay_ms), delivery.message, extra))
                 elif outcome.verdict is Verdict.PARK:
-                    publisher.basic_publish(
-                        "",
-                        names.parked,
-                        delivery.message.body,
-                        _properties(delivery.message, {PARKED_REASON_HEADER: outcome.reason[:1000]}),
-                        mandatory=True,
-                    )
-                channel.basic_ack(method.delivery_tag)
+                    extra = {PARKED_REASON_HEADER: outcome.reason[:1000]}
+                    copies.append(("", names.parked, delivery.message, extra))
+            if copies:
+                publisher.publish(
+                    [
+                        (ex, key, message.body, _properties(message, extra))
+                        for ex, key, message, extra in copies
+                    ]
+                )
+            # Every delivery of the batch gets its outcome, and the channel has no older unacked
+            # delivery: one multiple-ack covers the batch.
+            channel.basic_ack(batch[-1][0].delivery_tag, multiple=True)
 
     # -- parking ------------------------------------------------------------------------------
 
@@ -164,24 +163,97 @@ class RabbitTransport(Transport):
         channel = self._connect().channel()
         replayed = 0
         try:
-            while (got := channel.basic_get(names.parked, auto_ack=False))[0] is not None:
-                method, _props, _body = got
-                message = _delivery(*got).message
-                if wanted is not None and message.message_id not in wanted:
-                    continue
-                fresh = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
-                publisher.basic_publish(
-                    "",
-                    names.main,
-                    message.body,
-                    _properties(Message(message.routing_key, message.body, message.message_id, fresh)),
-                    mandatory=True,
-                )
-                channel.basic_ack(method.delivery_tag)
-                replayed += 1
+            while True:
+                # In chunks: publish a chunk to the main queue, wait for its confirms, then ack it
+                # off the parked queue (a failure in between leaves it parked, maybe also queued).
+                chunk: list[tuple[int, Message]] = []
+                while len(chunk) < 500 and (got := channel.basic_get(names.parked, auto_ack=False))[0]:
+                    message = _delivery(*got).message
+                    if wanted is None or message.message_id in wanted:
+                        chunk.append((got[0].delivery_tag, message))
+                if not chunk:
+                    break
+                publisher.publish([("", names.main, m.body, _properties(_fresh(m))) for _tag, m in chunk])
+                for tag, _message in chunk:
+                    channel.basic_ack(tag)
+                replayed += len(chunk)
         finally:
-            channel.close()
+            channel.close()  # unwanted messages go back to the parked queue
         return replayed
+
+
+class PublishNotConfirmed(pika.exceptions.AMQPChannelError):
+    """The broker refused (nack), returned or did not confirm in time a published message. A
+    channel error: the caller starts again on a new channel."""
+
+
+class _ConfirmedPublisher:
+    """A channel in confirm mode that publishes a whole batch, then waits once for every confirm.
+
+    (pika's BlockingChannel in confirm mode waits for each message in turn, a round trip per
+    message, which caps a relay at about a thousand events a second. This drives the underlying
+    asynchronous channel and waits with BlockingChannel's own I/O loop instead.)
+    """
+
+    def __init__(self, channel, *, confirm_timeout: float = 30.0):
+        self._channel = channel
+        self._impl = channel._impl
+        self._timeout = confirm_timeout
+        self._last_tag = 0
+        self._unconfirmed: set[int] = set()
+        self._nacked = 0
+        self._returned: list[str] = []
+        selected: list[object] = []
+        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=selected.append)
+        self._impl.add_on_return_callback(self._on_return)
+        channel._flush_output(lambda: bool(selected))
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel.is_open
+
+    def publish(self, items: Sequence[tuple[str, str, bytes, pika.BasicProperties]]) -> None:
+        """Publish each (exchange, routing key, body, properties) with `mandatory`; return once the
+        broker has confirmed them all, raise if it refused, returned or ignored any."""
+        if not items:
+            return
+        self._nacked, self._returned = 0, []
+        for exchange, routing_key, body, properties in items:
+            self._impl.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+            self._last_tag += 1
+            self._unconfirmed.add(self._last_tag)
+        deadline = time.monotonic() + self._timeout
+        connection = self._channel.connection
+        wake_up = connection.call_later(self._timeout, lambda: None)  # so the wait can time out
+        try:
+            self._channel._flush_output(lambda: not self._unconfirmed or time.monotonic() >= deadline)
+        finally:
+            connection.remove_timeout(wake_up)
+        if self._unconfirmed:
+            raise PublishNotConfirmed(f"{len(self._unconfirmed)} messages not confirmed in {self._timeout} s")
+        if self._nacked:
+            raise PublishNotConfirmed(f"the broker refused {self._nacked} messages")
+        if self._returned:
+            raise PublishNotConfirmed(f"{len(self._returned)} messages returned: {self._returned[0]}")
+
+    def _on_confirm(self, frame) -> None:
+        method = frame.method
+        if method.multiple:
+            done = {tag for tag in self._unconfirmed if tag <= method.delivery_tag}
+        else:
+            done = {method.delivery_tag} & self._unconfirmed
+        self._unconfirmed -= done
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._nacked += len(done)
+
+    def _on_return(self, _channel, method, _properties, _body) -> None:
+        self._returned.append(f"{method.reply_code} {method.reply_text} ({method.routing_key})")
+
+
+def _fresh(message: Message) -> Message:
+    """The message without the broker's and our bookkeeping headers: a fresh start."""
+    headers = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
+    return Message(message.routing_key, message.body, message.message_id, headers)
 
 
 def _properties(message: Message, extra_headers: dict | None = None) -> pika.BasicProperties:
