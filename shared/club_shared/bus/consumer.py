@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -68,46 +69,72 @@ class Consumer:
                 backoff = min(backoff * 2, 5.0)
 
     def _handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        with self.db.transaction() as session:
-            for delivery in deliveries:
-                outcomes.append(self._handle_one(session, delivery))
-        return outcomes
+        outcomes: list[Outcome | None] = [None] * len(deliveries)
+        todo: list[tuple[int, Event]] = []
+        for i, delivery in enumerate(deliveries):
+            try:
+                event = Event.from_json(delivery.message.body)
+            except EventSchemaError as exc:
+                log.error("event refused: not in the catalog's shape", extra={"error": str(exc)})
+                outcomes[i] = Outcome(Verdict.PARK, reason=f"schema: {exc}")
+                continue
+            if event.type in self.handlers:
+                todo.append((i, event))
+            else:
+                outcomes[i] = Outcome(Verdict.ACK)
+        if todo:
+            with self.db.transaction() as session:
+                first_seen = self._record_in_inbox(session, [event for _i, event in todo])
+                handled: list[Event] = []
+                for i, event in todo:
+                    if event.event_id not in first_seen:  # a redelivery (or a copy in this batch)
+                        outcomes[i] = Outcome(Verdict.ACK)
+                        continue
+                    first_seen.discard(event.event_id)
+                    outcomes[i] = self._handle_one(session, event, deliveries[i])
+                    if outcomes[i].verdict is Verdict.ACK:
+                        handled.append(event)
+                self._notify_handled(session, handled)
+        return outcomes  # type: ignore[return-value]
 
-    def _handle_one(self, session: Session, delivery: Delivery) -> Outcome:
-        try:
-            event = Event.from_json(delivery.message.body)
-        except EventSchemaError as exc:
-            log.error("event refused: not in the catalog's shape", extra={"error": str(exc)})
-            return Outcome(Verdict.PARK, reason=f"schema: {exc}")
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return Outcome(Verdict.ACK)
+    def _handle_one(self, session: Session, event: Event, delivery: Delivery) -> Outcome:
+        """Run the handler in a savepoint; on failure undo its work and its inbox row."""
         with bind_correlation_id(event.correlation_id):
             savepoint = session.begin_nested()
             try:
-                if self._record_in_inbox(session, event):
-                    handler(session, event)
-                    session.execute(
-                        text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": INBOX_CHANNEL, "payload": f"{self.name}:{event.event_id}"},
-                    )
+                self.handlers[event.type](session, event)
                 savepoint.commit()
                 return Outcome(Verdict.ACK)
             except Exception as exc:
                 savepoint.rollback()
+                inbox = self.tables.inbox
+                session.execute(
+                    delete(inbox).where(inbox.c.consumer == self.name, inbox.c.event_id == event.event_id)
+                )
                 return self._failed(event, delivery, exc)
 
-    def _record_in_inbox(self, session: Session, event: Event) -> bool:
-        """True the first time this consumer sees the event; False for a redelivery."""
+    def _record_in_inbox(self, session: Session, events: Sequence[Event]) -> set[uuid.UUID]:
+        """The ids this consumer sees for the first time (one statement for the whole batch)."""
         inbox = self.tables.inbox
-        inserted = session.execute(
+        rows = {
+            e.event_id: {"consumer": self.name, "event_id": e.event_id, "event_type": e.type} for e in events
+        }
+        inserted = session.scalars(
             insert(inbox)
-            .values(consumer=self.name, event_id=event.event_id, event_type=event.type)
+            # In a stable order, so two replicas given overlapping batches cannot deadlock.
+            .values([rows[event_id] for event_id in sorted(rows)])
             .on_conflict_do_nothing()
             .returning(inbox.c.event_id)
-        ).first()
-        return inserted is not None
+        )
+        return set(inserted)
+
+    def _notify_handled(self, session: Session, events: Sequence[Event]) -> None:
+        """NOTIFY `<consumer>:<event_id>` for each handled event; delivered at commit."""
+        if events:
+            session.execute(
+                text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"),
+                {"channel": INBOX_CHANNEL, "payloads": [f"{self.name}:{e.event_id}" for e in events]},
+            )
 
     def _failed(self, event: Event, delivery: Delivery, exc: Exception) -> Outcome:
         failures = delivery.previous_failures + 1
