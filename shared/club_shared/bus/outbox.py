@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -14,6 +15,8 @@ from .tables import BusTables
 
 #: NOTIFY channel the relay listens on; NOTIFY is delivered only when the transaction commits.
 OUTBOX_CHANNEL = "club_outbox"
+#: `session.info` key: the (weakly held) transaction in which the relay was last notified.
+_NOTIFIED_IN = "club_outbox_notified_in"
 
 
 def publish(
@@ -36,5 +39,11 @@ def publish(
     session.execute(
         insert(tables.outbox).values(event_id=event.event_id, event_type=event.type, envelope=event.to_dict())
     )
-    session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+    # One NOTIFY per transaction (or savepoint) is enough to wake the relay: a second one in the
+    # same transaction would be merged by PostgreSQL anyway, after costing a round trip.
+    current = session.get_nested_transaction() or session.get_transaction()
+    notified = session.info.get(_NOTIFIED_IN)
+    if notified is None or notified() is not current:
+        session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        session.info[_NOTIFIED_IN] = weakref.ref(current)
     return event
