@@ -34,9 +34,11 @@ def test_a_new_member_is_welcomed_through_the_bus(suite, keys):
 
     client = Client(suite.app)
     local_part = f"dana.{uuid.uuid4().hex[:8]}"
+    staff = sign_access_token(keys[0], "clubhouse", Identity("1", "desk@club.example.com", "admin"), 900)
     created = client.post(
         "/api/v1/members",
         json={"email": f"  {local_part.title()}@Example.COM ", "first_name": "Dana", "last_name": "Park"},
+        headers={"Authorization": f"Bearer {staff}"},
     )
     assert created.status_code == 201, created.get_data(as_text=True)
     member = created.get_json()

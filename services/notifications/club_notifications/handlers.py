@@ -3,16 +3,47 @@
 Each handler runs in the consumer's transaction, next to the inbox record that makes a redelivery a
 no-op; it only writes rows (the in-app notification, read models, delivery jobs). Push and e-mail
 leave later, from the job runner, after this transaction has committed.
+
+`HANDLERS` lists the handled types that the shared event catalog has. A handler written for a type
+the producing service has not catalogued yet waits in `WAITING` and is bound as soon as the type is
+in the catalog (the contract test checks HANDLERS against the catalog).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from club_shared.events import Event
+from club_shared.config import SERVICES
+from club_shared.events import CATALOG, Event
 
 from . import notify
 from .domain import messages
+from .domain.messages import Email, Message
+from .models import (
+    Announcement,
+    Closure,
+    CommunicationLog,
+    DismissedNotice,
+    Notification,
+    PushSubscription,
+    StaffRecipient,
+    Upcoming,
+)
+
+Handler = Callable[[Session, Event], None]
+
+
+def _first_name(data: dict) -> str:
+    name = data.get("first_name") or data.get("member_name") or data.get("name") or ""
+    return name.split()[0] if name else ""
+
+
+# --- membership ------------------------------------------------------------------------------------
 
 
 def on_member_created(session: Session, event: Event) -> None:
@@ -20,6 +51,387 @@ def on_member_created(session: Session, event: Event) -> None:
     notify.notify_member(session, data["email"], messages.welcome(data["first_name"]))
 
 
-HANDLERS = {
+def on_member_status_changed(session: Session, event: Event) -> None:
+    data = event.data
+    old, new = data["old_status"], data["new_status"]
+    if old == new:
+        return
+    name = data.get("name") or " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p) or data["email"]
+    if new == "past_due":
+        notify.notify_member(session, data["email"], messages.grace_period_reminder(_first_name(data), 3))
+    else:
+        notify.notify_member(session, data["email"], messages.membership_status_changed(name, old, new))
+    notify.notify_staff(session, messages.staff_member_status_changed(name, data["email"], old, new))
+
+
+def on_staff_updated(session: Session, event: Event) -> None:
+    data = event.data
+    email = data["email"].strip().lower()
+    session.execute(
+        insert(StaffRecipient)
+        .values(email=email, role=data["role"], is_active=data["is_active"])
+        .on_conflict_do_update(
+            index_elements=[StaffRecipient.email], set_={"role": data["role"], "is_active": data["is_active"]}
+        )
+    )
+
+
+def on_signin_code_issued(session: Session, event: Event) -> None:
+    """E-mail the code. It is kept in `pending_secrets` only until sent or expired; never logged."""
+    data = event.data
+    expires_at = data["expires_at"]
+    if isinstance(expires_at, str):
+        expires_at = datetime.fromisoformat(expires_at)
+    remaining = expires_at - datetime.now(UTC)
+    if remaining.total_seconds() <= 0:
+        return
+    minutes = max(1, round(remaining.total_seconds() / 60))
+    spec = Email("signin_code", {"first_name": data.get("first_name") or "", "expires_in_minutes": minutes})
+    notify.queue_email(
+        session, data["email"], spec, secret={"code": data["code"], "link": data["link_url"]}, secret_ttl=remaining
+    )
+
+
+def on_member_email_changed(session: Session, event: Event) -> None:
+    """Everything kept under the old address moves to the new one."""
+    old, new = event.data["old_email"].lower(), event.data["new_email"].lower()
+    for column in (
+        Notification.user_email,
+        PushSubscription.user_email,
+        CommunicationLog.member_email,
+        Upcoming.user_email,
+    ):
+        session.execute(update(column.class_).where(column == old).values({column.key: new}))
+    session.execute(
+        update(DismissedNotice)
+        .where(DismissedNotice.user_email == old)
+        .where(
+            ~select(DismissedNotice.id)
+            .where(DismissedNotice.user_email == new)
+            .correlate_except(DismissedNotice)
+            .exists()
+        )
+        .values(user_email=new)
+    )
+    session.execute(delete(DismissedNotice).where(DismissedNotice.user_email == old))
+
+
+def on_member_deleted(session: Session, event: Event) -> None:
+    """Account deletion: erase what we hold about every address of the member (suppressions stay:
+    they protect the address, and hold nothing but it)."""
+    addresses = {event.data["email"].lower(), *(e.lower() for e in event.data["linked_emails"])}
+    for model, column in (
+        (Notification, Notification.user_email),
+        (PushSubscription, PushSubscription.user_email),
+        (CommunicationLog, CommunicationLog.member_email),
+        (DismissedNotice, DismissedNotice.user_email),
+        (Upcoming, Upcoming.user_email),
+    ):
+        session.execute(delete(model).where(column.in_(addresses)))
+
+
+def on_notification_requested(session: Session, event: Event) -> None:
+    """`<service>.notification.requested`: an ad-hoc message from another service."""
+    data = event.data
+    channels = set(data["channels"]) or {"in_app"}
+    message = Message(
+        type=data["type"],
+        title=data["title"],
+        message=data["message"],
+        link=data.get("link"),
+        push="push" in channels or bool(data.get("urgent")),
+        email=Email("notice", {"title": data["title"], "message": data["message"], "link": data.get("link") or ""})
+        if "email" in channels
+        else None,
+        in_app="in_app" in channels or not ({"push", "email"} & channels),
+    )
+    if data["audience"] == "member":
+        if data.get("email"):
+            notify.notify_member(session, data["email"], message)
+    elif data["audience"] == "admins":
+        admins = session.scalars(
+            select(StaffRecipient.email).where(StaffRecipient.is_active, StaffRecipient.role == "admin")
+        ).all()
+        for email in admins:
+            notify.notify_member(session, email, message)
+    else:
+        notify.notify_staff(session, message)
+
+
+# --- booking ---------------------------------------------------------------------------------------
+
+
+def _people(data: dict) -> list[str]:
+    """The owner and every member participant with a real address, once each."""
+    seen: list[str] = []
+    for email in [data["member_email"]] + [
+        p["email"] for p in data["participants"] if p["type"] in ("owner", "member") and p.get("email") and not p["is_placeholder"]
+    ]:
+        email = email.lower()
+        if email not in seen:
+            seen.append(email)
+    return seen
+
+
+def _resource(data: dict) -> str:
+    return data.get("resource_name") or ("the conference room" if data["resource_type"] == "conference_room" else "a bay")
+
+
+def _booking_args(data: dict) -> tuple[int, str, str, str]:
+    return data["booking_id"], _resource(data), str(data["date"]), data["start_time"]
+
+
+def _remember_booking(session: Session, data: dict, active: bool = True) -> None:
+    """Keep the booking in the reminders' read model for each person on it (or mark it inactive)."""
+    people = _people(data)
+    if active:
+        session.execute(
+            update(Upcoming)
+            .where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"], Upcoming.user_email.not_in(people))
+            .values(active=False)
+        )
+    else:
+        session.execute(
+            update(Upcoming).where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"]).values(active=False)
+        )
+        return
+    for email in people:
+        values = {
+            "title": _resource(data),
+            "local_date": data["date"],
+            "start_time": data["start_time"][:5],
+            "starts_at": data["starts_at"],
+            "active": True,
+        }
+        session.execute(
+            insert(Upcoming)
+            .values(kind="booking", item_id=data["booking_id"], user_email=email, **values)
+            .on_conflict_do_update(
+                index_elements=[Upcoming.kind, Upcoming.item_id, Upcoming.user_email],
+                set_={**values, "reminded_on": None},
+            )
+        )
+
+
+def on_booking_created(session: Session, event: Event) -> None:
+    data = event.data
+    if data["status"] not in ("pending", "pending_approval"):
+        return  # a conference room is confirmed at once: booking.request.confirmed tells the member
+    booking_id, resource, day, start = _booking_args(data)
+    name = data.get("member_name") or data["member_email"]
+    notify.notify_staff(session, messages.booking_request_for_staff(booking_id, name, resource, day, start))
+
+
+def on_booking_confirmed(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(session, data["member_email"], messages.booking_confirmed(*_booking_args(data)))
+    _remember_booking(session, data)
+
+
+def on_booking_approved(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(
+        session, data["member_email"], messages.booking_approved(*_booking_args(data), first_name=_first_name(data))
+    )
+    _remember_booking(session, data)
+
+
+def on_booking_declined(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(
+        session,
+        data["member_email"],
+        messages.booking_declined(*_booking_args(data), reason=data.get("reason"), first_name=_first_name(data)),
+    )
+    _remember_booking(session, data, active=False)
+
+
+def on_booking_cancelled(session: Session, event: Event) -> None:
+    data = event.data
+    by = data["actor_type"] if data["actor_type"] in ("staff", "trackman") else "member"
+    for email in _people(data):
+        first = _first_name(data) if email == data["member_email"].lower() else ""
+        notify.notify_member(session, email, messages.booking_cancelled(*_booking_args(data), by=by, first_name=first))
+    _remember_booking(session, data, active=False)
+
+
+def on_booking_rescheduled(session: Session, event: Event) -> None:
+    data = event.data
+    booking_id, resource, day, start = _booking_args(data)
+    notify.notify_member(
+        session,
+        data["member_email"],
+        Message(
+            type="booking_updated",
+            title="Booking changed",
+            message=f"Your booking of {resource} is now on {messages.when(day, start)}.",
+            related_type="booking",
+            related_id=booking_id,
+            push=True,
+        ),
+    )
+    if data["status"] in ("approved", "confirmed"):
+        _remember_booking(session, data)
+
+
+def on_booking_checked_in(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(session, data["member_email"], messages.booking_checked_in(data["booking_id"], _resource(data)))
+
+
+def on_booking_expired(session: Session, event: Event) -> None:
+    data = event.data
+    booking_id, resource, day, start = _booking_args(data)
+    notify.notify_member(
+        session,
+        data["member_email"],
+        Message(
+            type="booking",
+            title="Request expired",
+            message=f"Your request for {resource} on {messages.when(day, start)} expired before it was approved.",
+            related_type="booking",
+            related_id=booking_id,
+        ),
+    )
+    _remember_booking(session, data, active=False)
+
+
+def on_booking_finished(session: Session, event: Event) -> None:
+    """Attended or no-show: nothing to say, but nothing left to remind either."""
+    _remember_booking(session, event.data, active=False)
+
+
+def on_guest_pass_consumed(session: Session, event: Event) -> None:
+    data = event.data
+    names = ", ".join(g.get("name") or g.get("email") or "a guest" for g in data["guests"]) or "a guest"
+    notify.notify_member(
+        session,
+        data["member_email"],
+        messages.guest_pass_used(data["booking_id"] or 0, names, data["available_passes"])
+        if data["booking_id"]
+        else Message(type="guest_pass", title="Guest pass used", message=f"A guest pass was used for {names}."),
+    )
+
+
+def on_closure_created(session: Session, event: Event) -> None:
+    data = event.data
+    values = {
+        "title": data["title"],
+        "member_notice": data.get("member_notice"),
+        "start_date": data["start_date"],
+        "end_date": data["end_date"],
+        "affected_areas": data["affected_areas"],
+        "notify_members": data["notify_members"],
+        "is_active": True,
+    }
+    session.execute(
+        insert(Closure).values(closure_id=data["closure_id"], **values).on_conflict_do_update(
+            index_elements=[Closure.closure_id], set_=values
+        )
+    )
+    start, end = str(data["start_date"]), str(data["end_date"])
+    notify.notify_staff(session, messages.closure_created_for_staff(data["closure_id"], data["title"], start, end))
+    if data["notify_members"]:
+        # Members see it among their notices (GET /api/v1/notices); their browsers are pushed now.
+        from .jobs import queue_broadcast
+
+        message = messages.closure_for_members(data["closure_id"], data["title"], data.get("member_notice"), start, end)
+        queue_broadcast(session, message)
+
+
+def on_closure_deleted(session: Session, event: Event) -> None:
+    closure_id = event.data["closure_id"]
+    session.execute(update(Closure).where(Closure.closure_id == closure_id).values(is_active=False))
+    session.execute(delete(Announcement).where(Announcement.closure_id == closure_id))
+
+
+def on_trackman_match_succeeded(session: Session, event: Event) -> None:
+    data = event.data
+    if not data.get("newly_linked") or not data.get("member_email"):
+        return  # only newly linked bookings notify the member (§7)
+    notify.notify_member(
+        session,
+        data["member_email"],
+        Message(
+            type="trackman_booking",
+            title="TrackMan booking linked",
+            message="Your TrackMan booking is linked to your club booking.",
+            related_type="booking",
+            related_id=data["booking_id"],
+        ),
+    )
+
+
+def on_trackman_match_failed(session: Session, event: Event) -> None:
+    data = event.data
+    when = f" on {messages.when(str(data['date']), data.get('start_time'))}" if data.get("date") else ""
+    notify.notify_staff(
+        session,
+        Message(
+            type="trackman_unmatched",
+            title="Unmatched TrackMan booking",
+            message=f"TrackMan booking {data['trackman_booking_id']}{when} matched no request ({data['reason']}).",
+            related_type="booking" if data.get("booking_id") else None,
+            related_id=data.get("booking_id"),
+            link="/staff/trackman/unmatched",
+        ),
+    )
+
+
+# --- integrations ----------------------------------------------------------------------------------
+
+
+def on_engagement_received(session: Session, event: Event) -> None:
+    data = event.data
+    session.execute(
+        insert(CommunicationLog)
+        .values(
+            member_email=data["member_email"].lower(),
+            type=data["type"],
+            direction=data["direction"],
+            subject=(data.get("subject") or None) and data["subject"][:300],
+            body=data.get("body"),
+            status=data.get("status") or "logged",
+            hubspot_engagement_id=data["engagement_id"],
+            occurred_at=data["occurred_at"],
+            created_by="hubspot",
+        )
+        .on_conflict_do_nothing(index_elements=[CommunicationLog.hubspot_engagement_id])
+    )
+
+
+#: Every handler, by event type; HANDLERS keeps those whose type is in the catalog.
+ALL_HANDLERS: dict[str, Handler] = {
     "membership.member.created": on_member_created,
+    "membership.member.status_changed": on_member_status_changed,
+    "membership.member.email_changed": on_member_email_changed,
+    "membership.member.deleted": on_member_deleted,
+    "membership.staff.updated": on_staff_updated,
+    "membership.signin.code_issued": on_signin_code_issued,
+    "booking.request.created": on_booking_created,
+    "booking.request.confirmed": on_booking_confirmed,
+    "booking.request.approved": on_booking_approved,
+    "booking.request.declined": on_booking_declined,
+    "booking.request.cancelled": on_booking_cancelled,
+    "booking.request.rescheduled": on_booking_rescheduled,
+    "booking.request.checked_in": on_booking_checked_in,
+    "booking.request.expired": on_booking_expired,
+    "booking.request.attended": on_booking_finished,
+    "booking.request.no_show_marked": on_booking_finished,
+    "booking.guest_pass.consumed": on_guest_pass_consumed,
+    "booking.closure.created": on_closure_created,
+    "booking.closure.deleted": on_closure_deleted,
+    "booking.trackman_match.succeeded": on_trackman_match_succeeded,
+    "booking.trackman_match.failed": on_trackman_match_failed,
+    "integrations.hubspot.engagement_received": on_engagement_received,
+    **{
+        f"{service}.notification.requested": on_notification_requested
+        for service in SERVICES
+        if service != "notifications"
+    },
 }
+
+_CATALOGUED = {event_type for event_type, _version in CATALOG}
+HANDLERS: dict[str, Handler] = {t: h for t, h in ALL_HANDLERS.items() if t in _CATALOGUED}
+#: Written, waiting for the producer to add the type to the catalog.
+WAITING = sorted(set(ALL_HANDLERS) - set(HANDLERS))

@@ -63,6 +63,7 @@ class Deliveries:
             "reminders": self.reminders,
             "closure_digest": self.closure_digest,
             "purge_secrets": self.purge_secrets,
+            "broadcast": self.broadcast,
         }
 
     # --- push -----------------------------------------------------------------------------------
@@ -131,6 +132,36 @@ class Deliveries:
             )
         else:
             log.warning("push given up", extra={"subscription_id": subscription.id, "attempts": attempt + 1})
+
+    def broadcast(self, session: Session, payload: dict[str, Any]) -> None:
+        """One push to every subscribed browser (a closure members should know of, an announcement)."""
+        if not self.push.enabled:
+            return
+        message = push.PushMessage(
+            title=payload["title"],
+            body=payload["message"],
+            tag=push.tag_for(payload.get("related_type"), payload.get("related_id")),
+            url=push.deep_link(payload.get("link"), payload.get("related_type"), payload.get("related_id")),
+            type=payload["type"],
+        )
+        raw = push.encode(message)
+        after = payload.get("after_id", 0)
+        batch = session.scalars(
+            select(PushSubscription).where(PushSubscription.id > after).order_by(PushSubscription.id).limit(200)
+        ).all()
+        for subscription in batch:
+            if not self.push.endpoint_allowed(subscription.endpoint):
+                continue
+            try:
+                result = self.push.send(subscription.endpoint, subscription.keys, raw, ttl=PUSH_TTL_S, urgency="normal", topic=message.tag)
+            except DeliveryError:
+                continue
+            if result.status == "sent":
+                subscription.last_used_at = func.now()
+            elif result.status == "gone":
+                session.delete(subscription)
+        if len(batch) == 200:  # the next 200 in a job of their own
+            enqueue(session, JOBS, "broadcast", {**payload, "after_id": batch[-1].id})
 
     # --- e-mail ---------------------------------------------------------------------------------
 
@@ -291,3 +322,21 @@ def make_jobs(runtime: Runtime, *, email: EmailChannel | None = None, push_chann
     deliveries = Deliveries(runtime, email, push_channel)
     announce(deliveries.email, deliveries.push)
     return WakingJobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE)
+
+
+def queue_broadcast(session: Session, message: messages.Message) -> None:
+    """Push `message` to every subscribed browser, after the caller's transaction commits."""
+    enqueue(
+        session,
+        JOBS,
+        "broadcast",
+        {
+            "title": message.title,
+            "message": message.message,
+            "type": message.type,
+            "related_type": message.related_type,
+            "related_id": message.related_id,
+            "link": message.link,
+        },
+    )
+    notify._wake_jobs(session)

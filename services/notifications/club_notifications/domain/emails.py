@@ -92,6 +92,11 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         "Thank you for your purchase of {{ product }}.\nShow this code at the front desk: {{ pass_code }}\n"
         "{% if valid_until %}Valid until {{ valid_until }}.\n{% endif %}",
     ),
+    "notice": (
+        "{{ title }}",
+        "<p>{{ message }}</p>{% if link %}<p><a href=\"{{ app_url }}{{ link }}\">Open in the app</a></p>{% endif %}",
+        "{{ message }}\n{% if link %}\n{{ app_url }}{{ link }}\n{% endif %}",
+    ),
     "tour_confirmation": (
         "Your tour of {{ club_name }}: {{ when }}",
         "<p>Hi {{ visitor_name }},</p><p>Your tour is booked for <b>{{ when }}</b>. We look forward to "
