@@ -32,13 +32,22 @@ class Problem(Exception):
     """Raise from anywhere in a request to answer with a problem document."""
 
     def __init__(
-        self, status: int, detail: str, *, code: str | None = None, title: str | None = None, **extra: Any
+        self,
+        status: int,
+        detail: str,
+        *,
+        code: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.code = code or DEFAULT_CODES.get(status, "ERROR")
         self.title = title
+        #: response headers, e.g. {"Retry-After": "540"} on a 429 or 503
+        self.headers = dict(headers or {})
         self.extra = extra
 
 

@@ -151,7 +151,9 @@ def _has_body() -> bool:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def on_problem(exc: Problem):
-        return problem_response(exc.status, exc.detail, code=exc.code, title=exc.title, **exc.extra)
+        response = problem_response(exc.status, exc.detail, code=exc.code, title=exc.title, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(RecursionError)
     def on_too_deep(_exc):

@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from . import membership, notifications
+from . import common, membership, notifications
 
 
 class EventSchemaError(ValueError):
@@ -19,6 +19,7 @@ class EventSchemaError(ValueError):
 
 
 CATALOG: dict[tuple[str, int], type[Schema]] = {
+    **common.SCHEMAS,  # <service>.audit.recorded, .data_export.part_written, .notification.requested
     **membership.SCHEMAS,
     **notifications.SCHEMAS,
 }

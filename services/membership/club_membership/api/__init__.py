@@ -1,5 +1,10 @@
 """The membership service's HTTP API: one blueprint per resource."""
 
+from .auth import blp as auth
+from .family_add_ons import blp as family_add_ons
+from .me import blp as me
 from .members import blp as members
+from .tier_features import blp as tier_features
+from .tiers import blp as tiers
 
-BLUEPRINTS = [members]
+BLUEPRINTS = [auth, me, members, tiers, tier_features, family_add_ons]
