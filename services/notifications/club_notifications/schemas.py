@@ -166,6 +166,12 @@ class NoticeTypeIn(_Strict):
     is_active = fields.Boolean(load_default=True)
 
 
+class NoticeTypePatch(_Strict):
+    name = fields.String(validate=[validate.Length(min=1, max=50), validate.Regexp(r"^[a-z0-9_]+$")])
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    is_active = fields.Boolean()
+
+
 class NoticeTypeOut(Schema):
     id = fields.Integer()
     name = fields.String()
