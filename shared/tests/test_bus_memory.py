@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import BigInteger, Column, Identity, MetaData, Table, Uuid, func, insert, select, text
 
-from club_shared.bus import Consumer, Message, Relay, bus_tables, publish, queue_names
+from club_shared.bus import Consumer, Delivery, Message, Relay, Verdict, bus_tables, publish, queue_names
 from club_shared.bus.memory import MemoryBroker, MemoryTransport, topic_matches
 from club_shared.bus.transport import PARKED_REASON_HEADER
 from club_shared.config import with_database
@@ -243,6 +243,39 @@ def test_a_failing_handler_is_retried_until_it_succeeds(bus):
     assert calls[event_id] == 3
     assert effect_counts(bus.db) == {event_id: 1}
     assert bus.parked_ids() == []
+
+
+def test_one_failing_handler_in_a_batch_does_not_undo_the_others(bus):
+    calls = Counter()
+    events = [make_event(EVENT_TYPE, member(i), producer="test") for i in range(3)]
+    bad = events[1].event_id
+
+    def one_fails(session, event):
+        calls[event.event_id] += 1
+        if event.event_id == bad:
+            raise ValueError("this one")
+        record_effect(session, event)
+
+    consumer = Consumer(
+        CONSUMER, bus.db, TABLES, {EVENT_TYPE: one_fails}, max_deliveries=3, retry_delays_ms=DELAYS_MS
+    )
+    batch = [Delivery(Message(EVENT_TYPE, e.to_json(), str(e.event_id)), 0) for e in events]
+    batch.append(batch[2])  # and a second copy of the last one in the same batch
+
+    outcomes = consumer.handle_batch(batch)
+
+    assert [o.verdict for o in outcomes] == [Verdict.ACK, Verdict.RETRY, Verdict.ACK, Verdict.ACK]
+    assert outcomes[1].delay_ms == DELAYS_MS[0]
+    assert effect_counts(bus.db) == {events[0].event_id: 1, events[2].event_id: 1}
+    assert not handled(bus.db, bad)  # so its retry is not taken for a duplicate
+    # The failing handler ran once for this delivery; one before it ran twice, the first run
+    # rolled back with the batch's optimistic transaction.
+    assert calls == {events[0].event_id: 2, bad: 1, events[2].event_id: 1}
+
+    outcomes = consumer.handle_batch([Delivery(batch[1].message, 1), batch[0]])
+    assert [o.verdict for o in outcomes] == [Verdict.RETRY, Verdict.ACK]  # the copy of 0: a no-op
+    assert calls[bad] == 2
+    assert calls[events[0].event_id] == 2
 
 
 @pytest.mark.parametrize("max_deliveries", [1, 3])
