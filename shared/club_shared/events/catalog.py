@@ -7,6 +7,7 @@ readable; this module joins them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -27,9 +28,16 @@ CATALOG: dict[tuple[str, int], type[Schema]] = {
 
 def schema_for(event_type: str, version: int = 1) -> Schema:
     try:
-        return CATALOG[(event_type, version)]()
+        return _schema(event_type, version)
     except KeyError:
         raise EventSchemaError(f"unknown event type {event_type} v{version}") from None
+
+
+@functools.cache
+def _schema(event_type: str, version: int) -> Schema:
+    # One instance per type, shared: building a marshmallow schema deep-copies its fields, which
+    # cost more than validating the event (schemas hold no state between load and dump calls).
+    return CATALOG[(event_type, version)]()
 
 
 def validate_data(event_type: str, version: int, data: Any) -> dict[str, Any]:
