@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import psycopg
@@ -248,8 +248,9 @@ class Deliveries:
         session.execute(delete(PendingSecret).where(PendingSecret.expires_at <= now))
 
     def reminders(self, session: Session, payload: dict[str, Any]) -> None:
-        """Tomorrow's bookings, events and classes (club time), each reminded once."""
-        club_today = today(self.runtime.tz)
+        """Tomorrow's bookings, events and classes (club time), each reminded once. The club day is
+        the one the scheduler claimed, so a run that starts late still reminds for the right day."""
+        club_today = self._club_day(payload)
         tomorrow = club_today + timedelta(days=1)
         items = session.scalars(
             select(Upcoming)
@@ -268,9 +269,15 @@ class Deliveries:
             item.reminded_on = club_today
         session.execute(delete(Upcoming).where(Upcoming.local_date < club_today))
 
+    def _club_day(self, payload: dict[str, Any]) -> date:
+        period = payload.get("period")
+        if isinstance(period, str) and len(period) == 10:
+            return date.fromisoformat(period)
+        return today(self.runtime.tz)
+
     def closure_digest(self, session: Session, payload: dict[str, Any]) -> None:
         """Today's closures, to staff at 08:00."""
-        club_today = today(self.runtime.tz)
+        club_today = self._club_day(payload)
         closures = session.scalars(
             select(Closure)
             .where(Closure.is_active, Closure.start_date <= club_today, Closure.end_date >= club_today)
