@@ -15,6 +15,14 @@ SLUG = validate.Regexp(
 NOT_FINAL = [s for s in STATUSES if s not in FINAL_STATUSES]
 
 
+class Int(fields.Integer):
+    """An integer in a JSON body: "25" is not 25."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strict", True)
+        super().__init__(**kwargs)
+
+
 class Text(fields.String):
     """A string, trimmed before it is validated."""
 
@@ -49,7 +57,7 @@ class MemberCreate(Schema):
     billing_provider = fields.String(
         load_default="stripe", validate=validate.OneOf(("stripe", "manual", "comped", "family_addon"))
     )
-    trial_days = fields.Integer(load_default=None, allow_none=True, validate=validate.OneOf((7, 14, 30)))
+    trial_days = Int(load_default=None, allow_none=True, validate=validate.OneOf((7, 14, 30)))
 
     @validates_schema
     def _trial(self, data, **kwargs):
@@ -89,20 +97,20 @@ class Member(Schema):
     role = fields.String()
     status = fields.String()
     tier = fields.String(allow_none=True)
-    tier_id = fields.Integer(allow_none=True)
+    tier_id = Int(allow_none=True)
     last_tier = fields.String(allow_none=True)
     billing_provider = fields.String()
-    family_group_id = fields.Integer(allow_none=True)
+    family_group_id = Int(allow_none=True)
     linked_emails = fields.Method("_linked")
     stripe_customer_id = fields.String(allow_none=True)
     stripe_subscription_id = fields.String(allow_none=True)
     hubspot_id = fields.String(allow_none=True)
     trial_ends_at = fields.AwareDateTime(allow_none=True)
-    waiver_version = fields.Integer(allow_none=True)
+    waiver_version = Int(allow_none=True)
     waiver_signed_at = fields.AwareDateTime(allow_none=True)
     first_booking_at = fields.AwareDateTime(allow_none=True)
     app_installed_at = fields.AwareDateTime(allow_none=True)
-    lifetime_visits = fields.Integer()
+    lifetime_visits = Int()
     email_delivery_status = fields.String()
     email_opt_in = fields.Boolean()
     sms_opt_in = fields.Boolean()
@@ -127,9 +135,9 @@ class MemberSearch(Page):
 
 class MemberPage(Schema):
     items = fields.List(fields.Nested(Member))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+    total = Int()
+    page = Int()
+    page_size = Int()
 
 
 class StatusChange(Schema):
@@ -172,20 +180,20 @@ class Merge(Schema):
 
 
 def _minutes():
-    return fields.Integer(validate=validate.Range(min=0, max=999))
+    return Int(validate=validate.Range(min=0, max=999))
 
 
 class TierFields(Schema):
     name = Text(validate=validate.Length(min=1, max=100))
     description = Text(allow_none=True, validate=validate.Length(max=5000))
-    monthly_price_cents = fields.Integer(validate=validate.Range(min=0, max=10_000_000))
+    monthly_price_cents = Int(validate=validate.Range(min=0, max=10_000_000))
     is_active = fields.Boolean()
-    rank = fields.Integer(validate=validate.Range(min=0, max=1000))
+    rank = Int(validate=validate.Range(min=0, max=1000))
     price_string = Text(allow_none=True, validate=validate.Length(max=100))
     billing_interval = fields.String(validate=validate.OneOf(("month", "year")))
     product_type = fields.String(validate=validate.OneOf(("subscription", "one_time")))
     tier_type = fields.String(validate=validate.OneOf(("individual", "corporate")))
-    min_quantity = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    min_quantity = Int(validate=validate.Range(min=1, max=10_000))
     tagline = Text(allow_none=True, validate=validate.Length(max=200))
     highlighted_features = fields.List(
         Text(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=20)
@@ -193,10 +201,10 @@ class TierFields(Schema):
     button_text = Text(allow_none=True, validate=validate.Length(max=50))
     is_popular = fields.Boolean()
     show_in_comparison = fields.Boolean()
-    sort_order = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(validate=validate.Range(min=0, max=10_000))
     daily_sim_minutes = _minutes()
-    guest_passes_per_period = fields.Integer(validate=validate.Range(min=0, max=999))
-    booking_window_days = fields.Integer(validate=validate.Range(min=0, max=365))
+    guest_passes_per_period = Int(validate=validate.Range(min=0, max=999))
+    booking_window_days = Int(validate=validate.Range(min=0, max=365))
     daily_conf_room_minutes = _minutes()
     can_book_simulators = fields.Boolean()
     can_book_conference = fields.Boolean()
@@ -207,7 +215,7 @@ class TierFields(Schema):
     has_simulator_guest_passes = fields.Boolean()
     has_discounted_merch = fields.Boolean()
     unlimited_access = fields.Boolean()
-    guest_fee_cents = fields.Integer(validate=validate.Range(min=0, max=1_000_000))
+    guest_fee_cents = Int(validate=validate.Range(min=0, max=1_000_000))
     stripe_product_id = Text(allow_none=True, validate=validate.Length(max=100))
     stripe_price_id = Text(allow_none=True, validate=validate.Length(max=100))
     founding_price_id = Text(allow_none=True, validate=validate.Length(max=100))
@@ -220,7 +228,7 @@ class TierCreate(TierFields):
 
 
 class TierOut(TierFields):
-    id = fields.Integer()
+    id = Int()
     slug = fields.String()
     unlimited_sim_minutes = fields.Method("_unlimited_sim")
     unlimited_conf_room_minutes = fields.Method("_unlimited_conf")
@@ -244,7 +252,7 @@ class FeatureCreate(Schema):
     name = Text(validate=validate.Length(min=1, max=100))
     description = Text(allow_none=True, validate=validate.Length(max=2000))
     value_type = fields.String(load_default="boolean", validate=validate.OneOf(("boolean", "number", "text")))
-    sort_order = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(load_default=0, validate=validate.Range(min=0, max=10_000))
     is_active = fields.Boolean(load_default=True)
 
 
@@ -253,19 +261,19 @@ class FeatureUpdate(Schema):
     name = Text(validate=validate.Length(min=1, max=100))
     description = Text(allow_none=True, validate=validate.Length(max=2000))
     value_type = fields.String(validate=validate.OneOf(("boolean", "number", "text")))
-    sort_order = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(validate=validate.Range(min=0, max=10_000))
     is_active = fields.Boolean()
 
 
 class FeatureOut(Schema):
-    id = fields.Integer()
+    id = Int()
     feature_key = fields.String()
     name = fields.String()
     display_label = fields.String()
     description = fields.String(allow_none=True)
     value_type = fields.String()
     bound_column = fields.String(allow_none=True)
-    sort_order = fields.Integer()
+    sort_order = Int()
     is_active = fields.Boolean()
 
 
@@ -284,20 +292,20 @@ class FeatureValueOut(Schema):
 
 
 class AddOnSet(Schema):
-    price_cents = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
+    price_cents = Int(required=True, validate=validate.Range(min=0, max=10_000_000))
     stripe_product_id = Text(allow_none=True, validate=validate.Length(max=100))
     stripe_price_id = Text(allow_none=True, validate=validate.Length(max=100))
 
 
 class AddOnOut(Schema):
     tier = fields.String(attribute="tier_name")
-    price_cents = fields.Integer()
+    price_cents = Int()
     stripe_product_id = fields.String(allow_none=True)
     stripe_price_id = fields.String(allow_none=True)
 
 
 class Republished(Schema):
-    tiers = fields.Integer()
+    tiers = Int()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -344,7 +352,7 @@ class TokenPair(Schema):
     access_token = fields.String()
     refresh_token = fields.String()
     token_type = fields.String()
-    expires_in = fields.Integer()
+    expires_in = Int()
     user = fields.Nested(SessionUser)
 
 
@@ -378,7 +386,7 @@ class Jwks(Schema):
 
 
 class WaiverOut(Schema):
-    version = fields.Integer()
+    version = Int()
     title = fields.String()
     body = fields.String()
     published_at = fields.AwareDateTime()
@@ -390,12 +398,12 @@ class WaiverPublish(Schema):
 
 
 class WaiverSign(Schema):
-    version = fields.Integer(required=True, validate=validate.Range(min=1, max=1_000_000))
+    version = Int(required=True, validate=validate.Range(min=1, max=1_000_000))
 
 
 class WaiverStatus(Schema):
-    current_version = fields.Integer()
-    signed_version = fields.Integer(allow_none=True)
+    current_version = Int()
+    signed_version = Int(allow_none=True)
     signed_at = fields.AwareDateTime(allow_none=True)
     needs_signature = fields.Boolean()
 
@@ -418,7 +426,7 @@ class StaffUpdate(Schema):
 
 
 class StaffOut(Schema):
-    id = fields.Integer()
+    id = Int()
     email = fields.String()
     name = fields.String()
     role = fields.String()
@@ -441,7 +449,7 @@ class GroupCreate(Schema):
     type = fields.String(required=True, validate=validate.OneOf(("family", "corporate")))
     group_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     company_name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    max_seats = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10_000))
+    max_seats = Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10_000))
 
     @validates_schema
     def _corporate(self, data, **kwargs):
@@ -452,7 +460,7 @@ class GroupCreate(Schema):
 class GroupUpdate(Schema):
     group_name = Text(allow_none=True, validate=validate.Length(max=200))
     company_name = Text(allow_none=True, validate=validate.Length(max=200))
-    max_seats = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=10_000))
+    max_seats = Int(allow_none=True, validate=validate.Range(min=1, max=10_000))
     hubspot_company_id = Text(allow_none=True, validate=validate.Length(max=100))
 
 
@@ -465,12 +473,12 @@ class GroupMemberAdd(Schema):
 
 
 class GroupMemberOut(Schema):
-    id = fields.Integer()
+    id = Int()
     member_email = fields.String()
     relationship = fields.String(allow_none=True)
     is_primary = fields.Boolean()
     member_tier = fields.String(allow_none=True)
-    add_on_price_cents = fields.Integer(allow_none=True)
+    add_on_price_cents = Int(allow_none=True)
     stripe_subscription_item_id = fields.String(allow_none=True)
     is_active = fields.Boolean()
     added_at = fields.AwareDateTime()
@@ -478,13 +486,13 @@ class GroupMemberOut(Schema):
 
 
 class GroupOut(Schema):
-    id = fields.Integer()
+    id = Int()
     type = fields.String()
     primary_email = fields.String()
     group_name = fields.String(allow_none=True)
     company_name = fields.String(allow_none=True)
     hubspot_company_id = fields.String(allow_none=True)
-    max_seats = fields.Integer(allow_none=True)
+    max_seats = Int(allow_none=True)
     is_active = fields.Boolean()
     primary_stripe_customer_id = fields.String(allow_none=True)
     primary_stripe_subscription_id = fields.String(allow_none=True)
@@ -520,7 +528,7 @@ class NoteUpdate(Schema):
 
 
 class NoteOut(Schema):
-    id = fields.Integer()
+    id = Int()
     member_email = fields.String()
     note = fields.String()
     created_by = fields.String()
@@ -545,7 +553,7 @@ class AuditQuery(Page):
 
 
 class AuditOut(Schema):
-    id = fields.Integer()
+    id = Int()
     actor_type = fields.String()
     actor_email = fields.String(allow_none=True)
     action = fields.String()
@@ -562,9 +570,9 @@ class AuditOut(Schema):
 
 class AuditPage(Schema):
     items = fields.List(fields.Nested(AuditOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
+    total = Int()
+    page = Int()
+    page_size = Int()
 
 
 class BugReportCreate(Schema):
@@ -578,7 +586,7 @@ class BugReportUpdate(Schema):
 
 
 class BugReportOut(Schema):
-    id = fields.Integer()
+    id = Int()
     user_email = fields.String()
     description = fields.String()
     status = fields.String()
@@ -598,7 +606,7 @@ class DeletionCreate(Schema):
 
 
 class DeletionOut(Schema):
-    id = fields.Integer()
+    id = Int()
     user_id = fields.String()
     email = fields.String()
     status = fields.String()
@@ -614,7 +622,7 @@ class DeletionQuery(Page):
 
 
 class ExportOut(Schema):
-    id = fields.Integer()
+    id = Int()
     status = fields.String()
     requested_at = fields.AwareDateTime()
     completed_at = fields.AwareDateTime(allow_none=True)
@@ -658,16 +666,16 @@ class FaqIn(Schema):
     question = Text(required=True, validate=validate.Length(min=1, max=500))
     answer = Text(required=True, validate=validate.Length(min=1, max=10_000))
     category = Text(load_default=None, allow_none=True, validate=validate.Length(max=50))
-    sort_order = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(load_default=0, validate=validate.Range(min=0, max=10_000))
     is_active = fields.Boolean(load_default=True)
 
 
 class FaqOut(Schema):
-    id = fields.Integer()
+    id = Int()
     question = fields.String()
     answer = fields.String()
     category = fields.String(allow_none=True)
-    sort_order = fields.Integer()
+    sort_order = Int()
     is_active = fields.Boolean()
 
 
@@ -675,16 +683,16 @@ class GalleryIn(Schema):
     title = Text(required=True, validate=validate.Length(min=1, max=200))
     url = fields.Url(required=True, schemes={"http", "https"}, validate=validate.Length(max=2000))
     category = Text(load_default=None, allow_none=True, validate=validate.Length(max=50))
-    sort_order = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(load_default=0, validate=validate.Range(min=0, max=10_000))
     is_active = fields.Boolean(load_default=True)
 
 
 class GalleryOut(Schema):
-    id = fields.Integer()
+    id = Int()
     title = fields.String()
     url = fields.String()
     category = fields.String(allow_none=True)
-    sort_order = fields.Integer()
+    sort_order = Int()
     is_active = fields.Boolean()
 
 
@@ -705,20 +713,20 @@ CAFE_CATEGORIES = (
 class CafeIn(Schema):
     category = fields.String(required=True, validate=validate.OneOf(CAFE_CATEGORIES))
     name = Text(required=True, validate=validate.Length(min=1, max=200))
-    price_cents = fields.Integer(required=True, validate=validate.Range(min=0, max=1_000_000))
+    price_cents = Int(required=True, validate=validate.Range(min=0, max=1_000_000))
     description = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     is_active = fields.Boolean(load_default=True)
-    sort_order = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(load_default=0, validate=validate.Range(min=0, max=10_000))
 
 
 class CafeOut(Schema):
-    id = fields.Integer()
+    id = Int()
     category = fields.String()
     name = fields.String()
-    price_cents = fields.Integer()
+    price_cents = Int()
     description = fields.String(allow_none=True)
     is_active = fields.Boolean()
-    sort_order = fields.Integer()
+    sort_order = Int()
     stripe_product_id = fields.String(allow_none=True)
 
 
@@ -726,14 +734,14 @@ class TrainingIn(Schema):
     title = Text(required=True, validate=validate.Length(min=1, max=200))
     guide_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,99}$"))
     content = Text(required=True, validate=validate.Length(min=1, max=100_000))
-    sort_order = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    sort_order = Int(load_default=0, validate=validate.Range(min=0, max=10_000))
     admin_only = fields.Boolean(load_default=False)
 
 
 class TrainingOut(Schema):
-    id = fields.Integer()
+    id = Int()
     title = fields.String()
     guide_id = fields.String()
     content = fields.String()
-    sort_order = fields.Integer()
+    sort_order = Int()
     admin_only = fields.Boolean()
