@@ -22,6 +22,8 @@ class EventSchemaError(ValueError):
 CATALOG: dict[tuple[str, int], type[Schema]] = {
     **common.SCHEMAS,  # <service>.audit.recorded, .data_export.part_written, .notification.requested
     **membership.SCHEMAS,
+    **booking.SCHEMAS,
+    **billing.SCHEMAS,
     **notifications.SCHEMAS,
 }
 

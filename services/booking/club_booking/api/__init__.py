@@ -1,3 +1,9 @@
 """The booking service's HTTP API: one blueprint per resource."""
 
-BLUEPRINTS: list = []
+from .availability import blp as availability
+from .availability_blocks import blp as availability_blocks
+from .closure_reasons import blp as closure_reasons
+from .closures import blp as closures
+from .resources import blp as resources
+
+BLUEPRINTS = [resources, availability, closures, closure_reasons, availability_blocks]

@@ -1,0 +1,281 @@
+"""Reads the booking workflows share: settings, resources, what occupies a bay, member read models.
+
+Plain functions over a SQLAlchemy session; the rules themselves are in `domain/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from .domain.availability import Busy
+from .domain.settings import BookingSettings
+from .domain.status import OCCUPYING
+from .domain.timeranges import Span
+from .models import (
+    AvailabilityBlock,
+    BookingMember,
+    BookingParticipant,
+    BookingRequest,
+    BookingSession,
+    ClubSetting,
+    MemberEmail,
+    MemberProfile,
+    Resource,
+    TierLimits,
+)
+
+STAFF_ROLES = ("staff", "admin", "golf_instructor")
+ACCESS_STATUSES = ("active", "trialing", "past_due")
+
+
+def settings(session: Session) -> BookingSettings:
+    rows = session.execute(select(ClubSetting.key, ClubSetting.value)).all()
+    return BookingSettings.from_rows({key: value for key, value in rows})
+
+
+def active_resources(session: Session, resource_id: int | None = None) -> list[Resource]:
+    query = select(Resource).where(Resource.is_active.is_(True)).order_by(Resource.sort_order, Resource.id)
+    if resource_id is not None:
+        query = query.where(Resource.id == resource_id)
+    return list(session.scalars(query))
+
+
+# --- what occupies a resource ------------------------------------------------------------------
+
+
+def _occupying_request_exists(session_id_column):
+    return exists().where(
+        BookingRequest.session_id == session_id_column, BookingRequest.status.in_(OCCUPYING)
+    )
+
+
+def occupancy(
+    session: Session,
+    resource_ids: Iterable[int],
+    span: Span,
+    *,
+    exclude_request_id: int | None = None,
+    exclude_session_id: int | None = None,
+) -> dict[int, list[Busy]]:
+    """Everything that blocks each resource somewhere in `span`: requests in an occupying status,
+    sessions without an occupying request (TrackMan bookings arrive as sessions) until cancelled,
+    availability blocks (closures write blocks). domain.md §4.3."""
+    ids = list(resource_ids)
+    found: dict[int, list[Busy]] = {rid: [] for rid in ids}
+    if not ids:
+        return found
+    requests = select(BookingRequest).where(
+        BookingRequest.resource_id.in_(ids),
+        BookingRequest.status.in_(OCCUPYING),
+        BookingRequest.starts_at < span.end,
+        BookingRequest.ends_at > span.start,
+    )
+    if exclude_request_id is not None:
+        requests = requests.where(BookingRequest.id != exclude_request_id)
+    for req in session.scalars(requests):
+        found[req.resource_id].append(
+            Busy(
+                Span(req.starts_at, req.ends_at),
+                "booking",
+                details={
+                    "booking_id": req.id,
+                    "status": req.status,
+                    "owner_email": req.user_email,
+                    "session_id": req.session_id,
+                },
+            )
+        )
+    sessions = select(BookingSession).where(
+        BookingSession.resource_id.in_(ids),
+        BookingSession.cancelled_at.is_(None),
+        BookingSession.starts_at < span.end,
+        BookingSession.ends_at > span.start,
+        ~_occupying_request_exists(BookingSession.id),
+    )
+    if exclude_session_id is not None:
+        sessions = sessions.where(BookingSession.id != exclude_session_id)
+    if exclude_request_id is not None:
+        # The request being approved may already own a session (a repeat): that one is not a clash.
+        sessions = sessions.where(
+            ~exists().where(
+                BookingRequest.session_id == BookingSession.id, BookingRequest.id == exclude_request_id
+            )
+        )
+    for ses in session.scalars(sessions):
+        found[ses.resource_id].append(
+            Busy(
+                Span(ses.starts_at, ses.ends_at),
+                "session",
+                details={"session_id": ses.id, "source": ses.source, "is_unmatched": ses.is_unmatched},
+            )
+        )
+    blocks = select(AvailabilityBlock).where(
+        AvailabilityBlock.resource_id.in_(ids),
+        AvailabilityBlock.starts_at < span.end,
+        AvailabilityBlock.ends_at > span.start,
+    )
+    for block in session.scalars(blocks):
+        found[block.resource_id].append(
+            Busy(
+                Span(block.starts_at, block.ends_at),
+                "closure" if block.block_type == "closure" else "block",
+                details={
+                    "block_id": block.id,
+                    "block_type": block.block_type,
+                    "closure_id": block.closure_id,
+                    "notes": block.notes,
+                },
+            )
+        )
+    return found
+
+
+def lock_resource(session: Session, resource_id: int) -> None:
+    """Serialise the checks of everyone booking this resource until the transaction ends."""
+    session.execute(text("SELECT pg_advisory_xact_lock(7210101, :id)"), {"id": resource_id})
+
+
+def lock_member(session: Session, email: str) -> None:
+    """Serialise one member's bookings (taken after any resource lock: resource first, then member)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(7210102, hashtext(:email))"), {"email": email})
+
+
+# --- members (read model) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """A member as booking knows them, found by any of their e-mails."""
+
+    member_id: str
+    email: str  # primary
+    name: str
+    tier: str | None
+    status: str
+    role: str
+    waiver_version: str | None
+    waiver_signed_at: datetime | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def has_access(self) -> bool:
+        return self.status in ACCESS_STATUSES
+
+
+def _person(profile: MemberProfile) -> Person:
+    name = " ".join(part for part in (profile.first_name, profile.last_name) if part) or profile.email
+    return Person(
+        member_id=profile.member_id,
+        email=profile.email,
+        name=name,
+        tier=profile.tier,
+        status=profile.status,
+        role=profile.role,
+        waiver_version=profile.waiver_version,
+        waiver_signed_at=profile.waiver_signed_at,
+    )
+
+
+def person_by_email(session: Session, email: str) -> Person | None:
+    email = email.strip().lower()
+    profile = session.scalar(
+        select(MemberProfile).where(
+            or_(
+                MemberProfile.email == email,
+                MemberProfile.member_id.in_(select(MemberEmail.member_id).where(MemberEmail.email == email)),
+            )
+        )
+    )
+    return _person(profile) if profile else None
+
+
+def person_by_id(session: Session, member_id: str) -> Person | None:
+    profile = session.get(MemberProfile, member_id)
+    return _person(profile) if profile else None
+
+
+def emails_of(session: Session, email: str) -> set[str]:
+    """Every e-mail of the person behind `email` (just `email` when booking does not know them)."""
+    email = email.strip().lower()
+    person = person_by_email(session, email)
+    if person is None:
+        return {email}
+    linked = session.scalars(select(MemberEmail.email).where(MemberEmail.member_id == person.member_id))
+    return {email, person.email, *linked}
+
+
+def tier(session: Session, slug: str | None) -> TierLimits | None:
+    if not slug:
+        return None
+    return session.get(TierLimits, slug.strip().lower())
+
+
+# --- people in bookings ------------------------------------------------------------------------
+
+
+def member_conflicts(
+    session: Session, emails: set[str], span: Span, *, exclude_request_id: int | None = None
+) -> list[BookingRequest]:
+    """Occupying bookings overlapping `span` in which any of `emails` takes part, as owner or as a
+    member participant (the declared roster before a session exists, the session's after), on any
+    resource. domain.md §4.3."""
+    if not emails:
+        return []
+    in_roster = or_(
+        BookingRequest.user_email.in_(emails),
+        and_(
+            BookingRequest.session_id.is_(None),
+            exists().where(
+                BookingMember.booking_id == BookingRequest.id, BookingMember.user_email.in_(emails)
+            ),
+        ),
+        and_(
+            BookingRequest.session_id.is_not(None),
+            exists().where(
+                BookingParticipant.session_id == BookingRequest.session_id,
+                BookingParticipant.participant_type.in_(("owner", "member")),
+                BookingParticipant.email.in_(emails),
+            ),
+        ),
+    )
+    query = select(BookingRequest).where(
+        BookingRequest.status.in_(OCCUPYING),
+        BookingRequest.starts_at < span.end,
+        BookingRequest.ends_at > span.start,
+        in_roster,
+    )
+    if exclude_request_id is not None:
+        query = query.where(BookingRequest.id != exclude_request_id)
+    return list(session.scalars(query.order_by(BookingRequest.starts_at)))
+
+
+def pending_simulator_requests(session: Session, email: str, *, exclude_request_id: int | None = None) -> int:
+    query = select(func.count()).where(
+        BookingRequest.user_email == email,
+        BookingRequest.resource_type == "simulator",
+        BookingRequest.status.in_(("pending", "pending_approval")),
+    )
+    if exclude_request_id is not None:
+        query = query.where(BookingRequest.id != exclude_request_id)
+    return session.scalar(query) or 0
+
+
+def pending_conference_requests(session: Session, email: str) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                BookingRequest.user_email == email,
+                BookingRequest.resource_type == "conference_room",
+                BookingRequest.status.in_(("pending", "pending_approval")),
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,265 @@
+"""Request and response bodies of the booking API (marshmallow; JSON in snake_case, times ISO 8601,
+club-time dates and wall-clock times as `YYYY-MM-DD` and `HH:MM`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from club_shared.fields import EmailAddress
+
+from .domain.timeranges import parse_wall_time
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+WALL_TIME = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+MAX_ID = 2**31 - 1
+
+
+class WallTime(fields.String):
+    """A club wall-clock time `HH:MM`; `24:00` means midnight."""
+
+    default_error_messages = {"wall_time": "Not a wall-clock time (HH:MM)."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"pattern": WALL_TIME})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.match(WALL_TIME, text):
+            raise self.make_error("wall_time")
+        return parse_wall_time(text)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value.strftime("%H:%M") if isinstance(value, time) else value
+
+
+class ClubDate(fields.Date):
+    """A club date, 1900–2199 (bookings live well inside; the range keeps every instant of the day
+    representable with a whole-minute offset)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Range(min=date(1900, 1, 1), max=date(2199, 12, 31)))
+        kwargs.setdefault("metadata", {"pattern": r"^(19|2[01])[0-9]{2}-"})
+        super().__init__(**kwargs)
+
+
+class Int(fields.Integer):
+    """A JSON integer: 3 or 3.0, never "3", 3.5 or true."""
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def Id(**kwargs):  # noqa: N802 - a field factory, read like a field class
+    return Int(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def QueryId(**kwargs):  # noqa: N802
+    """An id in a query string (where every value is text)."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class Bool(fields.Boolean):
+    """true or false, nothing else (not 0, 1 or "yes")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+class ResourceOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    type = fields.String()
+    description = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+    sort_order = fields.Integer()
+    capacity = fields.Integer()
+    slot_minutes = fields.Integer()
+    trackman_bay_ref = fields.String(allow_none=True)
+
+
+class ResourceIn(_In):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    type = fields.String(
+        required=True, validate=validate.OneOf(["simulator", "golf_simulator", "conference_room"])
+    )
+    description = fields.String(load_default=None, validate=validate.Length(max=2000))
+    sort_order = Int(load_default=100, validate=validate.Range(min=0, max=10_000))
+    slot_minutes = Int(load_default=30, validate=validate.OneOf([15, 30, 60]))
+    trackman_bay_ref = fields.String(load_default=None, validate=validate.Length(min=1, max=20))
+
+
+class ResourcePatch(_In):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    is_active = Bool()
+    sort_order = Int(validate=validate.Range(min=0, max=10_000))
+    slot_minutes = Int(validate=validate.OneOf([15, 30, 60]))
+    trackman_bay_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=20))
+
+
+# --- closures, reasons, blocks ------------------------------------------------------------------
+
+
+class ClosureReasonOut(Schema):
+    id = fields.Integer()
+    label = fields.String()
+    sort_order = fields.Integer()
+    is_active = fields.Boolean()
+
+
+class ClosureReasonIn(_In):
+    label = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    sort_order = Int(load_default=100, validate=validate.Range(min=0, max=10_000))
+
+
+class ClosureIn(_In):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reason = fields.String(load_default=None, validate=validate.Length(max=100))
+    member_notice = fields.String(load_default=None, validate=validate.Length(max=2000))
+    notice_type = fields.String(load_default=None, validate=validate.Length(min=1, max=50))
+    start_date = ClubDate(required=True)
+    end_date = ClubDate(load_default=None)
+    start_time = WallTime(load_default=None)
+    end_time = WallTime(load_default=None)
+    affected_areas = fields.Raw(load_default=None)
+    notify_members = Bool(load_default=False)
+
+    @validates_schema
+    def _areas_shape(self, data, **kwargs):
+        areas = data.get("affected_areas")
+        if areas is None:
+            return
+        if isinstance(areas, str):
+            if len(areas) > 500:
+                raise ValidationError("Too long.", "affected_areas")
+        elif isinstance(areas, list):
+            if len(areas) > 50 or not all(
+                isinstance(a, str | int) and not isinstance(a, bool) for a in areas
+            ):
+                raise ValidationError("A list of area names or resource ids.", "affected_areas")
+        else:
+            raise ValidationError("A comma list or an array of areas.", "affected_areas")
+
+
+class ClosureOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    reason = fields.String(allow_none=True)
+    member_notice = fields.String(allow_none=True)
+    notice_type = fields.String(allow_none=True)
+    start_date = fields.Date()
+    end_date = fields.Date()
+    start_time = WallTime(allow_none=True)
+    end_time = WallTime(allow_none=True)
+    affected_areas = fields.String()
+    resource_ids = fields.List(fields.Integer())
+    notify_members = fields.Boolean()
+    is_active = fields.Boolean()
+    needs_review = fields.Boolean()
+    closure_date = fields.Date()
+    is_full_day = fields.Boolean()
+    affects_all_resources = fields.Boolean()
+    created_by = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    affected_booking_ids = fields.List(fields.Integer())
+
+
+class ClosureQuery(_In):
+    from_date = ClubDate(data_key="from", load_default=None)
+    to_date = ClubDate(data_key="to", load_default=None)
+
+
+class BlockIn(_In):
+    resource_id = Id(required=True)
+    block_date = ClubDate(required=True)
+    start_time = WallTime(required=True)
+    end_time = WallTime(required=True)
+    block_type = fields.String(
+        load_default="blocked", validate=validate.OneOf(["blocked", "event", "wellness", "lesson"])
+    )
+    notes = fields.String(load_default=None, validate=validate.Length(max=1000))
+
+
+class BlockOut(Schema):
+    id = fields.Integer()
+    resource_id = fields.Integer()
+    block_date = fields.Date()
+    start_time = WallTime()
+    end_time = WallTime()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    block_type = fields.String()
+    closure_id = fields.Integer(allow_none=True)
+    notes = fields.String(allow_none=True)
+    created_by = fields.String(allow_none=True)
+
+
+class BlockQuery(_In):
+    date = ClubDate(required=True)
+    resource_id = QueryId(load_default=None)
+
+
+# --- availability ------------------------------------------------------------------------------
+
+
+class AvailabilityQuery(_In):
+    date = ClubDate(required=True)
+    resource_id = QueryId(load_default=None)
+
+
+class SpanOut(Schema):
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime()
+
+
+class BusyOut(SpanOut):
+    kind = fields.String()
+    mine = fields.Boolean()
+    booking_id = fields.Integer(allow_none=True)
+    status = fields.String(allow_none=True)
+    owner_email = fields.String(allow_none=True)
+    session_id = fields.Integer(allow_none=True)
+    block_type = fields.String(allow_none=True)
+    closure_id = fields.Integer(allow_none=True)
+
+
+class SlotOut(SpanOut):
+    available = fields.Boolean()
+
+
+class ResourceDayOut(Schema):
+    resource_id = fields.Integer()
+    name = fields.String()
+    type = fields.String()
+    slot_minutes = fields.Integer()
+    open = fields.Nested(SpanOut, allow_none=True)
+    busy = fields.List(fields.Nested(BusyOut))
+    free = fields.List(fields.Nested(SpanOut))
+    slots = fields.List(fields.Nested(SlotOut))
+
+
+class AvailabilityOut(Schema):
+    date = fields.Date()
+    timezone = fields.String()
+    resources = fields.List(fields.Nested(ResourceDayOut))
+
+
+__all__ = ["EmailAddress"]

@@ -1,0 +1,234 @@
+"""Events published by the booking service.
+
+Most request events carry the same `Booking` body: what billing needs to price the booking (the fee
+input of domain.md §5.3: ids, status, resource type, club date, start instant, duration, declared
+count, roster version, participants with type, e-mail, slot, staff/placeholder/pass flags and payment
+status, and the `source` of the change) and what notifications needs to tell people (names, the
+resource, wall-clock times). Dates are club dates `YYYY-MM-DD`, wall-clock times `HH:MM` in club time,
+instants ISO 8601 UTC.
+
+Ad-hoc alerts to staff use the shared `booking.notification.requested` (events/common.py).
+"""
+
+from marshmallow import RAISE, Schema, fields, validate
+
+PARTICIPANT_TYPES = ("owner", "member", "guest")
+PAYMENT_STATUSES = ("pending", "paid", "waived", "refunded")
+RESOURCE_TYPES = ("simulator", "conference_room")
+FEE_SOURCES = (
+    "booking_preview",
+    "approval",
+    "roster_change",
+    "check_in",
+    "admin_override",
+    "cascade",
+    "system_recalc",
+    "trackman_import",
+    "trackman_webhook",
+    "staff_add_member",
+    "staff_add_guest",
+    "reschedule",
+    "cancellation",
+    "status_change",
+)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Participant(_Strict):
+    participant_id = fields.Integer(required=True, allow_none=True)  # None before the session exists
+    type = fields.String(required=True, validate=validate.OneOf(PARTICIPANT_TYPES))
+    user_id = fields.String(required=True, allow_none=True)
+    guest_id = fields.Integer(load_default=None, allow_none=True)
+    email = fields.Email(required=True, allow_none=True)
+    name = fields.String(required=True, allow_none=True)
+    slot = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+    is_staff = fields.Boolean(required=True)
+    is_placeholder = fields.Boolean(required=True)
+    #: Covered by a guest pass: held (before the session) or converted/consumed (after).
+    used_guest_pass = fields.Boolean(required=True)
+    payment_status = fields.String(required=True, allow_none=True, validate=validate.OneOf(PAYMENT_STATUSES))
+
+
+class Booking(_Strict):
+    booking_id = fields.Integer(required=True)
+    session_id = fields.Integer(required=True, allow_none=True)
+    status = fields.String(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(FEE_SOURCES))
+    member_id = fields.String(required=True, allow_none=True)
+    member_email = fields.Email(required=True)
+    member_name = fields.String(required=True, allow_none=True)
+    resource_id = fields.Integer(required=True, allow_none=True)
+    resource_name = fields.String(required=True, allow_none=True)
+    resource_type = fields.String(required=True, validate=validate.OneOf(RESOURCE_TYPES))
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    end_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(required=True)
+    declared_player_count = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+    roster_version = fields.Integer(required=True)
+    trackman_booking_id = fields.String(required=True, allow_none=True)
+    participants = fields.List(fields.Nested(Participant), required=True)
+
+
+class RequestCreated(Booking):
+    created_by = fields.Email(required=True, allow_none=True)
+
+
+class RequestConfirmed(Booking):
+    reason = fields.String(required=True, validate=validate.OneOf(["conference_room", "trackman"]))
+
+
+class RequestApproved(Booking):
+    reviewed_by = fields.String(required=True)
+
+
+class RequestDeclined(Booking):
+    reviewed_by = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+
+
+class PreviousTimes(_Strict):
+    resource_id = fields.Integer(required=True, allow_none=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    end_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(required=True)
+
+
+class RequestRescheduled(Booking):
+    changed_by = fields.String(required=True)
+    previous = fields.Nested(PreviousTimes, required=True)
+
+
+class RequestCheckedIn(Booking):
+    checked_in_by = fields.String(required=True)
+
+
+class RequestCancelled(Booking):
+    cancelled_by = fields.String(required=True)
+    actor_type = fields.String(
+        required=True, validate=validate.OneOf(["member", "staff", "trackman", "system"])
+    )
+    previous_status = fields.String(required=True)
+    #: When the member asked (the moment the late-cancel rule looks at).
+    requested_at = fields.AwareDateTime(required=True)
+    late = fields.Boolean(required=True)
+    #: Paid participant charges are to be refunded (an early member cancel, or staff/TrackMan).
+    refund_eligible = fields.Boolean(required=True)
+
+
+class RequestCancellationRequested(Booking):
+    requested_by = fields.String(required=True)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+class RequestExpired(Booking):
+    pass
+
+
+class RequestAttended(Booking):
+    marked_by = fields.String(required=True)
+
+
+class RequestNoShowMarked(Booking):
+    marked_by = fields.String(required=True)
+
+
+class RosterChanged(Booking):
+    changed_by = fields.String(required=True)
+    previous_roster_version = fields.Integer(required=True)
+
+
+class SessionCreated(_Strict):
+    session_id = fields.Integer(required=True)
+    resource_id = fields.Integer(required=True)
+    resource_type = fields.String(required=True, validate=validate.OneOf(RESOURCE_TYPES))
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    end_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(required=True)
+    source = fields.String(required=True)
+    trackman_booking_id = fields.String(required=True, allow_none=True)
+    booking_ids = fields.List(fields.Integer(), required=True)
+
+
+class PassParticipant(_Strict):
+    participant_id = fields.Integer(required=True, allow_none=True)
+    name = fields.String(required=True, allow_none=True)
+    email = fields.Email(required=True, allow_none=True)
+
+
+class GuestPassChanged(_Strict):
+    """A member's guest passes moved: held for a request, converted at its session, consumed at
+    check-in, released (hold dropped), refunded (used passes given back)."""
+
+    member_email = fields.Email(required=True)
+    booking_id = fields.Integer(required=True, allow_none=True)
+    passes = fields.Integer(required=True, validate=validate.Range(min=0))
+    total_passes = fields.Integer(required=True)
+    used_passes = fields.Integer(required=True)
+    held_passes = fields.Integer(required=True)
+    available_passes = fields.Integer(required=True)
+    period_key = fields.String(required=True, allow_none=True)
+    guests = fields.List(fields.Nested(PassParticipant), required=True)
+
+
+class ClosureCreated(_Strict):
+    closure_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    notice_type = fields.String(required=True, allow_none=True)
+    member_notice = fields.String(required=True, allow_none=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    start_time = fields.String(required=True, allow_none=True)
+    end_time = fields.String(required=True, allow_none=True)
+    affected_areas = fields.String(required=True)
+    resource_ids = fields.List(fields.Integer(), required=True)
+    notify_members = fields.Boolean(required=True)
+    needs_review = fields.Boolean(required=True)
+    #: Bookings already in the range: they keep their status, staff are told.
+    affected_booking_ids = fields.List(fields.Integer(), required=True)
+    created_by = fields.String(required=True, allow_none=True)
+
+
+class ClosureDeleted(_Strict):
+    closure_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    resource_ids = fields.List(fields.Integer(), required=True)
+    calendar_event_id = fields.String(required=True, allow_none=True)
+    deleted_by = fields.String(required=True, allow_none=True)
+
+
+SCHEMAS = {
+    ("booking.request.created", 1): RequestCreated,
+    ("booking.request.confirmed", 1): RequestConfirmed,
+    ("booking.request.approved", 1): RequestApproved,
+    ("booking.request.declined", 1): RequestDeclined,
+    ("booking.request.rescheduled", 1): RequestRescheduled,
+    ("booking.request.checked_in", 1): RequestCheckedIn,
+    ("booking.request.cancelled", 1): RequestCancelled,
+    ("booking.request.cancellation_requested", 1): RequestCancellationRequested,
+    ("booking.request.expired", 1): RequestExpired,
+    ("booking.request.attended", 1): RequestAttended,
+    ("booking.request.no_show_marked", 1): RequestNoShowMarked,
+    ("booking.session.created", 1): SessionCreated,
+    ("booking.session.roster_changed", 1): RosterChanged,
+    ("booking.guest_pass.held", 1): GuestPassChanged,
+    ("booking.guest_pass.converted", 1): GuestPassChanged,
+    ("booking.guest_pass.consumed", 1): GuestPassChanged,
+    ("booking.guest_pass.released", 1): GuestPassChanged,
+    ("booking.guest_pass.refunded", 1): GuestPassChanged,
+    ("booking.closure.created", 1): ClosureCreated,
+    ("booking.closure.deleted", 1): ClosureDeleted,
+}
