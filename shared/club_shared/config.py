@@ -55,6 +55,21 @@ class Settings:
     vapid_subject: str | None = None
     app_base_url: str = "http://localhost:8080"
     notification_retention_days: int = 30
+    # integrations: TrackMan, HubSpot, Google Calendar, Eventbrite (each off without credentials)
+    trackman_webhook_secret: str | None = None
+    trackman_bay_resources: str = "1:1,2:2,3:3,4:4"
+    hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_access_token: str | None = None
+    hubspot_webhook_secret: str | None = None
+    hubspot_portal_id: str | None = None
+    hubspot_writes: str | None = None
+    hubspot_requests_per_10s: int = 100
+    google_calendar_api_base: str = "https://www.googleapis.com/calendar/v3"
+    google_calendar_access_token: str | None = None
+    google_calendar_ids: str | None = None
+    eventbrite_api_base: str = "https://www.eventbriteapi.com/v3"
+    eventbrite_token: str | None = None
+    eventbrite_organization_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +118,20 @@ class Settings:
             vapid_subject=env.get("VAPID_SUBJECT") or None,
             app_base_url=env.get("APP_BASE_URL") or "http://localhost:8080",
             notification_retention_days=_int("NOTIFICATION_RETENTION_DAYS", 30),
+            trackman_webhook_secret=env.get("TRACKMAN_WEBHOOK_SECRET") or None,
+            trackman_bay_resources=env.get("TRACKMAN_BAY_RESOURCES") or "1:1,2:2,3:3,4:4",
+            hubspot_api_base=env.get("HUBSPOT_API_BASE") or "https://api.hubapi.com",
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN") or None,
+            hubspot_webhook_secret=env.get("HUBSPOT_WEBHOOK_SECRET") or None,
+            hubspot_portal_id=env.get("HUBSPOT_PORTAL_ID") or None,
+            hubspot_writes=env.get("HUBSPOT_WRITES") or None,
+            hubspot_requests_per_10s=_int("HUBSPOT_REQUESTS_PER_10S", 100),
+            google_calendar_api_base=env.get("GOOGLE_CALENDAR_API_BASE") or "https://www.googleapis.com/calendar/v3",
+            google_calendar_access_token=env.get("GOOGLE_CALENDAR_ACCESS_TOKEN") or None,
+            google_calendar_ids=env.get("GOOGLE_CALENDAR_IDS") or None,
+            eventbrite_api_base=env.get("EVENTBRITE_API_BASE") or "https://www.eventbriteapi.com/v3",
+            eventbrite_token=env.get("EVENTBRITE_TOKEN") or None,
+            eventbrite_organization_id=env.get("EVENTBRITE_ORGANIZATION_ID") or None,
         )
         return replace(settings, **overrides)
 

@@ -4,4 +4,6 @@
   and decrypts the aes128gcm payload (RFC 8291) with the subscription's own private key.
 - `email_provider.FakeEmailProvider`: Resend's e-mail API (POST /emails with a bearer key) that
   records what it got, and signs delivery webhooks the way Resend does (Svix headers).
+- `trackman.TrackmanSender`: TrackMan's booking webhooks (V1 and V2 bodies) signed with HMAC-SHA256
+  in `x-trackman-signature`.
 """

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Flask
+
 from club_shared.config import Settings
 from club_shared.runtime import Runtime
 from club_shared.web import build_app
-from flask import Flask
 
 from .api import BLUEPRINTS
 from .models import BUS

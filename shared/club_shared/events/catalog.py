@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from . import common, membership, notifications
+from . import billing, booking, booking_trackman, common, integrations, membership, notifications
 
 
 class EventSchemaError(ValueError):
@@ -22,9 +22,11 @@ class EventSchemaError(ValueError):
 CATALOG: dict[tuple[str, int], type[Schema]] = {
     **common.SCHEMAS,  # <service>.audit.recorded, .data_export.part_written, .notification.requested
     **membership.SCHEMAS,
+    **notifications.SCHEMAS,
     **booking.SCHEMAS,
     **billing.SCHEMAS,
-    **notifications.SCHEMAS,
+    **integrations.SCHEMAS,
+    **booking_trackman.SCHEMAS,  # booking's answers to TrackMan bookings, until events/booking.py has them
 }
 
 

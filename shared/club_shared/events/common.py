@@ -6,6 +6,8 @@
   `membership.data_export.requested` (domain.md §2.3). `part` is a JSON object whose keys are the
   service's tables (or read models) and whose values are the member's rows in them.
 - `<service>.notification.requested`: ask notifications to tell a member or the staff something.
+- `<service>.integrity.checked`: a service checked its own data (domain.md §11); integrations records
+  the run and tracks the issues.
 """
 
 from __future__ import annotations
@@ -55,12 +57,46 @@ class NotificationRequested(_Strict):
     )
 
 
+class IntegrityIssue(_Strict):
+    #: `<table>_<record id>` is the issue key; the same record found again is the same issue
+    table = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    record_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    description = fields.String(required=True)
+    details = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class IntegrityCheckResult(_Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("orphan_record", "sync_mismatch", "data_quality", "booking_issue", "billing_issue")
+        ),
+    )
+    severity = fields.String(required=True, validate=validate.OneOf(("critical", "high", "medium", "low")))
+    #: error: the check could not run (its issues are then left as they were)
+    status = fields.String(required=True, validate=validate.OneOf(("ok", "issues", "error")))
+    error = fields.String(load_default=None, allow_none=True)
+    issues = fields.List(fields.Nested(IntegrityIssue), required=True)
+
+
+class IntegrityChecked(_Strict):
+    """`<service>.integrity.checked`: a service checked its own data (nightly at 00:00 club time, or on
+    demand); integrations records the run and tracks the issues."""
+
+    run_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    checked_at = fields.AwareDateTime(required=True, format="iso")
+    trigger = fields.String(required=True, validate=validate.OneOf(("scheduled", "on_demand")))
+    checks = fields.List(fields.Nested(IntegrityCheckResult), required=True)
+
+
 def per_service_schemas() -> dict[tuple[str, int], type[Schema]]:
     schemas: dict[tuple[str, int], type[Schema]] = {}
     for service in SERVICES:
         schemas[(f"{service}.audit.recorded", 1)] = AuditRecorded
         schemas[(f"{service}.data_export.part_written", 1)] = DataExportPartWritten
         schemas[(f"{service}.notification.requested", 1)] = NotificationRequested
+        schemas[(f"{service}.integrity.checked", 1)] = IntegrityChecked
     return schemas
 
 

@@ -1,3 +1,6 @@
 """The integrations service's HTTP API: one blueprint per resource."""
 
-BLUEPRINTS: list = []
+from .trackman import blp as trackman
+from .trackman_webhooks import blp as trackman_webhooks
+
+BLUEPRINTS = [trackman_webhooks, trackman]

@@ -1,0 +1,172 @@
+"""Request and response bodies of the integrations API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from club_shared.fields import EmailAddress
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = "raise"
+
+
+class Page(_Strict):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+class Accepted(Schema):
+    status = fields.String()
+    event_id = fields.Integer(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+# --- TrackMan ---------------------------------------------------------------------------------------
+
+
+class WebhookEventQuery(Page):
+    status = fields.String(
+        validate=validate.OneOf(("received", "processed", "duplicate", "ignored", "failed"))
+    )
+    trackman_booking_id = fields.String(validate=validate.Length(max=50))
+    unmatched_only = fields.Boolean(load_default=False)
+
+
+class WebhookEvent(Schema):
+    id = fields.Integer()
+    event_type = fields.String()
+    raw_event_type = fields.String(allow_none=True)
+    payload_version = fields.Integer()
+    payload = fields.Dict()
+    status = fields.String()
+    dedup_key = fields.String(allow_none=True)
+    duplicate_of = fields.Integer(allow_none=True)
+    trackman_booking_id = fields.String(allow_none=True)
+    received_at = fields.AwareDateTime()
+    processed_at = fields.AwareDateTime(allow_none=True)
+    processing_error = fields.String(allow_none=True)
+    matched_booking_id = fields.Integer(allow_none=True)
+    matched_member_email = fields.String(allow_none=True)
+    match_rule = fields.String(allow_none=True)
+    retry_count = fields.Integer()
+
+
+class Backfill(_Strict):
+    since = fields.AwareDateTime(required=True, format="iso")
+    until = fields.AwareDateTime(required=True, format="iso")
+
+    @validates_schema
+    def _ordered(self, data, **_kwargs):
+        if data["until"] <= data["since"]:
+            raise ValidationError("until must be after since.", "until")
+
+
+class Count(Schema):
+    count = fields.Integer()
+
+
+class RetryResult(Schema):
+    id = fields.Integer()
+    outcome = fields.String()
+
+
+class UnmatchedQuery(Page):
+    status = fields.String(
+        load_default="unresolved",
+        validate=validate.OneOf(("unresolved", "resolved", "matched", "cancelled", "all")),
+    )
+    date = fields.Date()
+
+
+class Unmatched(Schema):
+    id = fields.Integer()
+    trackman_booking_id = fields.String()
+    status = fields.String()
+    reason = fields.String()
+    candidate_booking_ids = fields.List(fields.Integer())
+    resource_id = fields.Integer(allow_none=True)
+    bay_ref = fields.String(allow_none=True)
+    booking_date = fields.Date(allow_none=True)
+    start_time = fields.Time(allow_none=True, format="%H:%M")
+    end_time = fields.Time(allow_none=True, format="%H:%M")
+    customer_email = fields.String(allow_none=True)
+    customer_name = fields.String(allow_none=True)
+    player_count = fields.Integer(allow_none=True)
+    booking_id = fields.Integer(allow_none=True)
+    session_id = fields.Integer(allow_none=True)
+    is_event = fields.Boolean()
+    resolution = fields.String(allow_none=True)
+    resolved_email = fields.String(allow_none=True)
+    remember_email = fields.Boolean()
+    resolved_by = fields.String(allow_none=True)
+    resolved_booking_id = fields.Integer(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    note = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class Resolve(_Strict):
+    """Assign a member by e-mail (never by name), mark a private event, or redeem a visitor's day pass."""
+
+    resolution = fields.String(
+        load_default="member", validate=validate.OneOf(("member", "event", "day_pass"))
+    )
+    member_email = EmailAddress(load_default=None, allow_none=True)
+    #: remember the booking's e-mail as one of the member's linked e-mails (source trackman_resolution)
+    remember_email = fields.Boolean(load_default=False)
+    day_pass_purchase_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _complete(self, data, **_kwargs):
+        if data["resolution"] == "member" and not data.get("member_email"):
+            raise ValidationError("A member is assigned by e-mail.", "member_email")
+        if data["resolution"] == "day_pass" and not data.get("day_pass_purchase_id"):
+            raise ValidationError("Name the day pass to redeem.", "day_pass_purchase_id")
+        if data["resolution"] != "member" and data.get("remember_email"):
+            raise ValidationError("Only an e-mail assigned to a member can be remembered.", "remember_email")
+
+
+class BaySlotQuery(_Strict):
+    date = fields.Date(required=True)
+    include_cancelled = fields.Boolean(load_default=False)
+
+
+class BaySlot(Schema):
+    id = fields.Integer()
+    resource_id = fields.Integer(allow_none=True)
+    trackman_bay_id = fields.String(allow_none=True)
+    bay_name = fields.String(allow_none=True)
+    slot_date = fields.Date()
+    start_time = fields.Time(format="%H:%M")
+    end_time = fields.Time(format="%H:%M")
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    status = fields.String()
+    trackman_booking_id = fields.String()
+    customer_email = fields.String(allow_none=True)
+    player_count = fields.Integer(allow_none=True)
+
+
+class ImportQuery(_Strict):
+    filename = fields.String(validate=validate.Length(min=1, max=255))
+
+
+class ImportRun(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    status = fields.String()
+    started_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+    records_processed = fields.Integer()
+    records_published = fields.Integer()
+    records_matched = fields.Integer()
+    unmatched = fields.Integer()
+    skipped = fields.Integer()
+    unchanged = fields.Integer()
+    invalid = fields.Integer()
+    errors = fields.List(fields.Dict())
+    imported_by = fields.String(allow_none=True)
+    already_imported = fields.Boolean()
