@@ -70,6 +70,10 @@ class Settings:
     eventbrite_api_base: str = "https://www.eventbriteapi.com/v3"
     eventbrite_token: str | None = None
     eventbrite_organization_id: str | None = None
+    # billing: Stripe through the official client, at a configurable base URL (a fake in tests)
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,6 +136,9 @@ class Settings:
             eventbrite_api_base=env.get("EVENTBRITE_API_BASE") or "https://www.eventbriteapi.com/v3",
             eventbrite_token=env.get("EVENTBRITE_TOKEN") or None,
             eventbrite_organization_id=env.get("EVENTBRITE_ORGANIZATION_ID") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or "https://api.stripe.com",
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
         )
         return replace(settings, **overrides)
 

@@ -1,3 +1,7 @@
 """The billing service's HTTP API: one blueprint per resource."""
 
-BLUEPRINTS: list = []
+from .balance import blp as balance
+from .fees import blp as fees
+from .payments import blp as payments
+
+BLUEPRINTS = [fees, payments, balance]

@@ -96,8 +96,8 @@ class Player:
     def key(self) -> str:
         """Identifies the line across recomputations."""
         if self.participant_id is not None:
-            return f"p:{self.participant_id}"
-        return f"s:{self.slot}"
+            return f"p{self.participant_id}"
+        return f"s{self.slot}"
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ def compute_fees(fee_input: FeeInput, previous: Mapping[str, FeeLine] | None = N
     free_slots = [s for s in range(1, 5) if s not in used_slots]
     for index in range(empty_slots):
         slot = free_slots[index] if index < len(free_slots) else len(players) + index + 1
-        key = f"e:{slot}"
+        key = f"e{slot}"
         prior = previous.get(key)
         if prior is not None and prior.payment_status == "paid":
             lines.append(prior)

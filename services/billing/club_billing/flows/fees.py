@@ -1,0 +1,332 @@
+"""Fees per booking (domain.md §5.3): from booking's fee input to snapshots, billing.fees.calculated,
+the invoice plan and the cascade to the member's later bookings that day."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from club_shared.events import Event
+
+from ..domain.fees import (
+    NOT_USAGE_STATUSES,
+    FeeInput,
+    FeeLine,
+    FeeResult,
+    Player,
+    TierRules,
+    compute_fees,
+)
+from ..models import BillingBooking, BookingFeeSnapshot, BookingUsage
+from . import readmodels
+from .runtime_access import publish
+
+log = logging.getLogger(__name__)
+
+#: Later bookings recomputed after a change (§5.3).
+CASCADE_LIMIT = 10
+#: Payment statuses billing itself sets; they win over booking's older `pending`.
+SETTLED = ("paid", "waived", "refunded")
+
+
+def used_before_minutes(
+    session: Session, email: str, club_date: date, resource_type: str, starts_at: datetime, booking_id: int
+) -> int:
+    """Minutes allocated to `email` that club date on that resource type by bookings that start
+    earlier (equal start: lower booking id first), cancelled/declined/expired ones excluded."""
+    usage = BookingUsage
+    total = session.scalar(
+        select(func.coalesce(func.sum(usage.minutes), 0)).where(
+            usage.email == email,
+            usage.club_date == club_date,
+            usage.resource_type == resource_type,
+            usage.counts,
+            usage.booking_id != booking_id,
+            or_(
+                usage.starts_at < starts_at, and_(usage.starts_at == starts_at, usage.booking_id < booking_id)
+            ),
+        )
+    )
+    return int(total or 0)
+
+
+def _merge_status(from_booking: str | None, ours: str | None) -> str | None:
+    if from_booking in ("paid", "refunded"):
+        return from_booking
+    if ours in SETTLED:
+        return ours
+    return from_booking
+
+
+def build_players(
+    session: Session,
+    *,
+    booking_id: int,
+    member_email: str,
+    club_date: date,
+    resource_type: str,
+    starts_at: datetime,
+    participants: list[dict[str, Any]],
+    previous: dict[str, FeeLine],
+    tiers: dict[str, TierRules] | None = None,
+) -> tuple[Player, ...]:
+    tiers = tiers if tiers is not None else readmodels.tier_rules(session)
+    raw = list(participants)
+    if not any(p["type"] == "owner" for p in raw):
+        raw.insert(0, {"type": "owner", "slot": 1, "email": member_email, "participant_id": None})
+    players = []
+    for p in raw:
+        ptype = p["type"]
+        email = readmodels.normalise(p.get("email"))
+        if ptype == "owner" and not email:
+            email = readmodels.normalise(member_email)
+        is_member = ptype in ("owner", "member") or bool(p.get("user_id"))
+        member = readmodels.find_member(session, email) if is_member else None
+        primary = member.email if member is not None else email
+        tier = tiers.get(member.tier) if member is not None and member.tier else None
+        is_staff = bool(p.get("is_staff")) or readmodels.is_staff_member(member)
+        player = Player(
+            type=ptype,
+            slot=p.get("slot") or 1,
+            participant_id=p.get("participant_id"),
+            email=primary,
+            name=p.get("name"),
+            user_id=p.get("user_id") or (member.member_id if member is not None else None),
+            is_staff=is_staff,
+            is_placeholder=bool(p.get("is_placeholder")),
+            pass_covered=bool(p.get("used_guest_pass")),
+            payment_status=None,
+            tier=tier,
+            in_access_status=readmodels.member_in_access(member) if is_member else False,
+            used_before=(
+                used_before_minutes(session, primary, club_date, resource_type, starts_at, booking_id)
+                if is_member and primary
+                else 0
+            ),
+        )
+        ours = previous.get(player.key)
+        status = _merge_status(p.get("payment_status"), ours.payment_status if ours else None)
+        players.append(replace(player, payment_status=status))
+    return tuple(players)
+
+
+def fee_input_for(session: Session, booking: BillingBooking, previous: dict[str, FeeLine]) -> FeeInput:
+    data = booking.fee_input
+    rate, guest_pass_price = readmodels.fee_prices(session)
+    return FeeInput(
+        status=booking.status,
+        resource_type=booking.resource_type,
+        duration_minutes=booking.duration_minutes,
+        declared_player_count=booking.declared_player_count,
+        players=build_players(
+            session,
+            booking_id=booking.booking_id,
+            member_email=booking.member_email,
+            club_date=booking.club_date,
+            resource_type=booking.resource_type,
+            starts_at=booking.starts_at,
+            participants=data.get("participants", []),
+            previous=previous,
+        ),
+        overage_rate_cents=rate,
+        default_guest_fee_cents=guest_pass_price,
+    )
+
+
+def previous_lines(booking: BillingBooking) -> dict[str, FeeLine]:
+    return {raw["key"]: FeeLine.from_dict(raw) for raw in booking.lines or []}
+
+
+def apply_booking_event(session: Session, event: Event) -> BillingBooking | None:
+    """A booking event that carries the fee input: update the read model, recompute, cascade.
+    Stale inputs (older roster version, or the same version from an earlier event) are ignored."""
+    data = event.data
+    booking_id = data["booking_id"]
+    booking = session.get(BillingBooking, booking_id, with_for_update=True)
+    occurred_at = event.occurred_at
+    if booking is not None and (
+        data["roster_version"] < booking.roster_version
+        or (data["roster_version"] == booking.roster_version and occurred_at < booking.input_at)
+    ):
+        log.info("stale fee input ignored", extra={"booking_id": booking_id, "event_id": str(event.event_id)})
+        return None
+    from datetime import date as date_type
+
+    club_date = data["date"] if isinstance(data["date"], date_type) else date_type.fromisoformat(data["date"])
+    starts_at = (
+        data["starts_at"]
+        if isinstance(data["starts_at"], datetime)
+        else datetime.fromisoformat(data["starts_at"])
+    )
+    values = {
+        "session_id": data.get("session_id"),
+        "member_email": readmodels.normalise(data["member_email"]),
+        "member_name": data.get("member_name"),
+        "status": data["status"],
+        "resource_type": data["resource_type"],
+        "resource_id": data.get("resource_id"),
+        "club_date": club_date,
+        "starts_at": starts_at,
+        "duration_minutes": data["duration_minutes"],
+        "declared_player_count": data["declared_player_count"],
+        "roster_version": data["roster_version"],
+        "trackman_booking_id": data.get("trackman_booking_id"),
+        "fee_input": dict(data),
+        "input_at": occurred_at,
+    }
+    if booking is None:
+        booking = BillingBooking(booking_id=booking_id, lines=[], total_cents=0, fees_version=0, **values)
+        session.add(booking)
+        session.flush()
+    else:
+        for key, value in values.items():
+            setattr(booking, key, value)
+    earlier_emails = _usage_emails(session, booking_id)
+    recompute(session, booking, source=data.get("source"))
+    cascade(session, booking, earlier_emails)
+    return booking
+
+
+def _usage_emails(session: Session, booking_id: int) -> set[str]:
+    return set(session.scalars(select(BookingUsage.email).where(BookingUsage.booking_id == booking_id)))
+
+
+def recompute(session: Session, booking: BillingBooking, *, source: str | None) -> FeeResult:
+    previous = previous_lines(booking)
+    result = compute_fees(fee_input_for(session, booking, previous), previous)
+    booking.lines = [line.as_dict() for line in result.lines]
+    booking.total_cents = result.total_cents
+    booking.fees_version = (booking.fees_version or 0) + 1
+    booking.source = source
+    _write_usage(session, booking, result)
+    _write_snapshot(session, booking, result, source)
+    publish(session, "billing.fees.calculated", fees_calculated_data(booking))
+    from . import invoices
+
+    invoices.plan(session, booking)
+    return result
+
+
+def _write_usage(session: Session, booking: BillingBooking, result: FeeResult) -> None:
+    session.execute(delete(BookingUsage).where(BookingUsage.booking_id == booking.booking_id))
+    counts = booking.status not in NOT_USAGE_STATUSES
+    for email, minutes in result.allocations.items():
+        session.add(
+            BookingUsage(
+                booking_id=booking.booking_id,
+                email=email,
+                club_date=booking.club_date,
+                resource_type=booking.resource_type,
+                starts_at=booking.starts_at,
+                minutes=minutes,
+                counts=counts,
+            )
+        )
+    session.flush()
+
+
+def _write_snapshot(session: Session, booking: BillingBooking, result: FeeResult, source: str | None) -> None:
+    session.execute(
+        update(BookingFeeSnapshot)
+        .where(BookingFeeSnapshot.booking_id == booking.booking_id, BookingFeeSnapshot.status == "pending")
+        .values(status="superseded")
+    )
+    if booking.status in ("cancelled", "declined", "expired", "cancellation_pending"):
+        status = "cancelled"
+    elif result.owed_cents() == 0:
+        status = "completed"
+    else:
+        status = "pending"
+    session.add(
+        BookingFeeSnapshot(
+            booking_id=booking.booking_id,
+            session_id=booking.session_id,
+            participant_fees=booking.lines,
+            total_cents=result.total_cents,
+            status=status,
+            fee_input=booking.fee_input,
+            roster_version=booking.roster_version,
+            fees_version=booking.fees_version,
+            source=source,
+        )
+    )
+
+
+def fees_calculated_data(booking: BillingBooking) -> dict[str, Any]:
+    return {
+        "booking_request_id": booking.booking_id,
+        "session_id": booking.session_id,
+        "member_email": booking.member_email,
+        "roster_version": booking.roster_version,
+        "fees_version": booking.fees_version,
+        "source": booking.source,
+        "total_cents": booking.total_cents,
+        "participants": [
+            {
+                "participant_id": line["participant_id"],
+                "key": line["key"],
+                "slot": line["slot"],
+                "email": line["email"],
+                "display_name": line["display_name"],
+                "participant_type": line["participant_type"],
+                "minutes": line["minutes"],
+                "overage_cents": line["overage_cents"],
+                "guest_fee_cents": line["guest_fee_cents"],
+                "total_cents": line["total_cents"],
+                "guest_pass_used": line["guest_pass_used"],
+                "payment_status": line["payment_status"],
+                "tier": line["tier"],
+                "allowance_minutes": line["allowance_minutes"],
+                "used_before_minutes": line["used_before_minutes"],
+                "is_staff": line["is_staff"],
+            }
+            for line in booking.lines
+        ],
+    }
+
+
+def cascade(session: Session, booking: BillingBooking, extra_emails: set[str] = frozenset()) -> list[int]:
+    """Recompute the same members' bookings that start later that club date (at most 10)."""
+    emails = _usage_emails(session, booking.booking_id) | set(extra_emails)
+    if not emails:
+        return []
+    later = session.scalars(
+        select(BillingBooking)
+        .where(
+            select(BookingUsage.booking_id)
+            .where(
+                BookingUsage.booking_id == BillingBooking.booking_id,
+                BookingUsage.email.in_(emails),
+                BookingUsage.counts,
+            )
+            .exists(),
+            BillingBooking.club_date == booking.club_date,
+            BillingBooking.resource_type == booking.resource_type,
+            BillingBooking.booking_id != booking.booking_id,
+            or_(
+                BillingBooking.starts_at > booking.starts_at,
+                and_(
+                    BillingBooking.starts_at == booking.starts_at,
+                    BillingBooking.booking_id > booking.booking_id,
+                ),
+            ),
+        )
+        .order_by(BillingBooking.starts_at, BillingBooking.booking_id)
+        .limit(CASCADE_LIMIT)
+        .with_for_update()
+    ).all()
+    done = []
+    for other in later:
+        before = other.total_cents
+        previous = previous_lines(other)
+        candidate = compute_fees(fee_input_for(session, other, previous), previous)
+        if candidate.lines == tuple(previous.values()) and before == candidate.total_cents:
+            continue
+        recompute(session, other, source="cascade")
+        done.append(other.booking_id)
+    return done

@@ -1,0 +1,127 @@
+"""The worker's background work: Stripe calls after the causing transaction, and scheduled jobs.
+
+Every Stripe call that moves money carries an idempotency key from our own ids, so a job that
+fails half-way and runs again never charges, refunds or creates anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import time, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from club_shared.clubtime import utcnow
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled
+from club_shared.runtime import Runtime
+
+from .flows import invoices, payments, subscriptions
+from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
+from .stripe_gateway import StripeGateway, gateway_for
+
+log = logging.getLogger(__name__)
+
+#: Claims of Stripe webhook events are kept 30 days (§6.5).
+WEBHOOK_CLAIMS_KEPT = timedelta(days=30)
+FINISHED_JOBS_KEPT = timedelta(days=7)
+
+SCHEDULE = (
+    Scheduled("grace_period", Daily(time(10, 0))),
+    Scheduled("purge_webhook_claims", Daily(time(4, 30))),
+    Scheduled("cleanup_jobs", Daily(time(3, 15))),
+    Scheduled("expire_stale_intents", Every(timedelta(minutes=15))),
+)
+
+
+class BillingJobs:
+    def __init__(self, runtime: Runtime, gateway: StripeGateway | None = None):
+        self.runtime = runtime
+        self.gateway = gateway or gateway_for(runtime.settings)
+
+    def jobs(self) -> dict[str, Any]:
+        return {
+            "sync_invoice": self.sync_invoice,
+            "refund_payment": self.refund_payment,
+            "cancel_payment_intent": self.cancel_payment_intent,
+            "grace_period": self.grace_period,
+            "purge_webhook_claims": self.purge_webhook_claims,
+            "cleanup_jobs": self.cleanup_jobs,
+            "expire_stale_intents": self.expire_stale_intents,
+        }
+
+    def sync_invoice(self, session: Session, payload: dict[str, Any]) -> None:
+        invoices.sync_invoice(session, self.gateway, payload["booking_id"])
+
+    def refund_payment(self, session: Session, payload: dict[str, Any]) -> None:
+        """Refund one paid intent in full, key `refund:<payment_intent_id>`."""
+        intent = session.get(StripePaymentIntent, payload["intent_id"], with_for_update=True)
+        if intent is None or intent.status not in ("refunding", "refund_succeeded_sync_failed"):
+            return
+        if not self.gateway.enabled:
+            intent.status = "requires_reconciliation"
+            return
+        pi = intent.stripe_payment_intent_id
+        try:
+            refund = self.gateway.v1.refunds.create(
+                params={"payment_intent": pi, "metadata": {"booking_id": str(intent.booking_id or "")}},
+                options={"idempotency_key": f"refund:{pi}"},
+            )
+            amount = refund.amount
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "code", None) != "charge_already_refunded":
+                raise
+            amount = intent.amount_cents
+        payments.refund_done(session, intent, amount)
+
+    def cancel_payment_intent(self, session: Session, payload: dict[str, Any]) -> None:
+        intent = session.get(StripePaymentIntent, payload["intent_id"])
+        if intent is None or not intent.stripe_payment_intent_id or not self.gateway.enabled:
+            return
+        try:
+            self.gateway.v1.payment_intents.cancel(
+                intent.stripe_payment_intent_id,
+                options={"idempotency_key": f"cancel:{intent.stripe_payment_intent_id}"},
+            )
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "code", None) != "payment_intent_unexpected_state":
+                raise
+
+    def grace_period(self, session: Session, payload: dict[str, Any]) -> None:
+        subscriptions.run_grace_period(session, self.runtime.tz, utcnow())
+
+    def purge_webhook_claims(self, session: Session, payload: dict[str, Any]) -> None:
+        session.execute(
+            delete(WebhookProcessedEvent).where(
+                WebhookProcessedEvent.processed_at < utcnow() - WEBHOOK_CLAIMS_KEPT
+            )
+        )
+
+    def cleanup_jobs(self, session: Session, payload: dict[str, Any]) -> None:
+        queue = JOBS.job_queue
+        session.execute(
+            delete(queue).where(
+                queue.c.status != "pending", queue.c.finished_at < utcnow() - FINISHED_JOBS_KEPT
+            )
+        )
+
+    def expire_stale_intents(self, session: Session, payload: dict[str, Any]) -> None:
+        """Pending intents older than 7 days are cancelled (abandoned payments)."""
+        stale = session.scalars(
+            select(StripePaymentIntent)
+            .where(
+                StripePaymentIntent.status.in_(("pending", "requires_action")),
+                StripePaymentIntent.created_at < utcnow() - timedelta(days=7),
+            )
+            .with_for_update(skip_locked=True)
+        ).all()
+        for intent in stale:
+            intent.status = "canceled"
+
+
+def make_jobs(runtime: Runtime, *, gateway: StripeGateway | None = None) -> JobRunner:
+    billing_jobs = BillingJobs(runtime, gateway)
+    billing_jobs.gateway.announce()
+    return JobRunner(runtime.db, JOBS, billing_jobs.jobs(), runtime.tz, SCHEDULE)
