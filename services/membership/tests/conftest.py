@@ -123,6 +123,7 @@ def make_member(runtime, token_for) -> Callable[..., Person]:
         *, status: str = "active", tier: str | None = "core", email: str | None = None, **fields: Any
     ) -> Person:
         address = email or unique_email()
+        create_args = {k: fields.pop(k) for k in ("phone", "billing_provider", "role", "trial_ends_at") if k in fields}
         with runtime.db.transaction() as session:
             user = member_actions.create(
                 session,
@@ -133,8 +134,10 @@ def make_member(runtime, token_for) -> Callable[..., Person]:
                 last_name=fields.pop("last_name", "Lee"),
                 tier=tier,
                 status=status,
-                **fields,
+                **create_args,
             )
+            for key, value in fields.items():  # columns set by later events (Stripe ids, …)
+                setattr(user, key, value)
         return Person(user.id, user.email, "member", token_for(user.id, user.email), user)
 
     return make

@@ -50,6 +50,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/members/<member_id>/linked-emails/<email>"): STAFF,
     ("POST", "/api/v1/members/<member_id>/archive"): ADMIN,
     ("POST", "/api/v1/members/<member_id>/merge"): ADMIN,
+    # staff
+    ("GET", "/api/v1/staff"): STAFF,
+    ("POST", "/api/v1/staff"): ADMIN,
+    ("PATCH", "/api/v1/staff/<int:staff_id>"): ADMIN,
+    # billing groups
+    ("GET", "/api/v1/billing-groups"): STAFF,
+    ("POST", "/api/v1/billing-groups"): STAFF,
+    ("GET", "/api/v1/billing-groups/<int:group_id>"): MEMBER,
+    ("PATCH", "/api/v1/billing-groups/<int:group_id>"): STAFF,
+    ("POST", "/api/v1/billing-groups/<int:group_id>/members"): STAFF,
+    ("DELETE", "/api/v1/billing-groups/<int:group_id>/members/<email>"): STAFF,
     # tiers and the comparison table
     ("GET", "/api/v1/tiers"): ANONYMOUS,
     ("GET", "/api/v1/tiers/comparison"): ANONYMOUS,
