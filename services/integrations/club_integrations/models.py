@@ -243,6 +243,22 @@ class TrackmanImportRun(Base):
     legacy_import_job_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class TrackmanImportRow(Base):
+    """A row of an import run as it was published (what booking matched), for staff and for the
+    unmatched item booking's answer creates."""
+
+    __tablename__ = "trackman_import_rows"
+    __table_args__ = (UniqueConstraint("run_id", "line", name="uq_trackman_import_rows_line"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    trackman_booking_id: Mapped[str] = mapped_column(String(50), index=True)
+    #: published | unchanged
+    outcome: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict | None] = mapped_column(JSONB)
+
+
 # --- legacy imports ---------------------------------------------------------------------------------
 
 

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy import select
 
 from club_shared.auth import current_identity
 from club_shared.problems import Problem
-from club_shared.web import runtime
+from club_shared.web import accepts, runtime
 
 from ..context import audit, now, staff_only
-from ..flows import common
+from ..flows import common, trackman_import
 from ..flows import trackman as flows
-from ..models import TrackmanBaySlot, TrackmanUnmatchedBooking, TrackmanWebhookEvent
+from ..models import TrackmanBaySlot, TrackmanImportRun, TrackmanUnmatchedBooking, TrackmanWebhookEvent
 from ..schemas import (
     Backfill,
     BaySlot,
     BaySlotQuery,
     Count,
+    ImportQuery,
+    ImportRun,
+    Page,
     Resolve,
     RetryResult,
     Unmatched,
@@ -181,3 +185,78 @@ def bay_slots(query):
         return session.scalars(
             statement.order_by(TrackmanBaySlot.resource_id, TrackmanBaySlot.start_time)
         ).all()
+
+
+@blp.post("/imports")
+@staff_only
+@accepts("multipart/form-data", "text/csv")
+@blp.arguments(ImportQuery, location="query", unknown=RAISE)
+@blp.response(201, ImportRun, description="Imported: each changed row goes to booking to match.")
+@blp.alt_response(200, schema=ImportRun, description="This file was imported before: nothing changed.")
+@blp.alt_response(422, description="Not a TrackMan CSV export, or no row can be imported.")
+@blp.doc(security=SECURITY)
+def import_csv(query):
+    """Upload a TrackMan CSV export (multipart field `file`, or the body as text/csv with
+    `?filename=`). Placeholder e-mails are ignored; players are read from the notes."""
+    upload = request.files.get("file")
+    if upload is not None:
+        filename = (upload.filename or query.get("filename") or "trackman.csv")[:255]
+        content = upload.read()
+    elif request.mimetype == "text/csv":
+        filename = query.get("filename") or "trackman.csv"
+        content = request.get_data(cache=False)
+    else:
+        raise Problem(422, "Send the CSV as the multipart field `file`.", code="FILE_REQUIRED")
+    if not content.strip():
+        raise Problem(422, "The file is empty.", code="INVALID_CSV")
+    rt = runtime()
+    by = current_identity().email
+    with rt.db.transaction() as session:
+        try:
+            run, again = trackman_import.import_csv(rt, session, filename, content, by, now())
+        except trackman_import.ImportRefused as exc:
+            raise Problem(422, str(exc), code="INVALID_CSV") from None
+        if not again:
+            common.audit(
+                rt,
+                session,
+                audit(
+                    "trackman_csv_imported",
+                    "trackman_import_run",
+                    run.id,
+                    filename=filename,
+                    published=run.records_published,
+                    unchanged=run.unchanged,
+                    invalid=run.invalid,
+                ),
+            )
+        run.already_imported = again
+        return run, 200 if again else 201
+
+
+@blp.get("/imports")
+@staff_only
+@blp.arguments(Page, location="query", unknown=RAISE)
+@blp.response(200, ImportRun(many=True))
+@blp.doc(security=SECURITY)
+def list_imports(query):
+    with runtime().db.transaction() as session:
+        return session.scalars(
+            select(TrackmanImportRun)
+            .order_by(TrackmanImportRun.id.desc())
+            .limit(query["limit"])
+            .offset(query["offset"])
+        ).all()
+
+
+@blp.get("/imports/<int:run_id>")
+@staff_only
+@blp.response(200, ImportRun)
+@blp.doc(security=SECURITY)
+def get_import(run_id: int):
+    """A run, with booking's answers counted as they arrive (matched, unmatched, skipped)."""
+    with runtime().db.transaction() as session:
+        run = session.get(TrackmanImportRun, run_id)
+        if run is None:
+            raise Problem(404, "No such import run.")
+        return run

@@ -19,6 +19,7 @@ from ..domain import trackman
 from ..domain.trackman import ParsedEvent, PayloadError
 from ..models import (
     TrackmanBaySlot,
+    TrackmanImportRow,
     TrackmanImportRun,
     TrackmanUnmatchedBooking,
     TrackmanWebhookDedup,
@@ -424,7 +425,17 @@ def match_failed(session: Session, data: dict[str, Any], now: datetime) -> None:
         return
     tm_id = data["trackman_booking_id"]
     stored = None
-    if data.get("webhook_event_id"):
+    if data.get("import_run_id"):
+        stored = session.scalar(
+            select(TrackmanImportRow.data)
+            .where(
+                TrackmanImportRow.run_id == data["import_run_id"],
+                TrackmanImportRow.trackman_booking_id == tm_id,
+            )
+            .order_by(TrackmanImportRow.line.desc())
+            .limit(1)
+        )
+    if stored is None and data.get("webhook_event_id"):
         event = session.get(TrackmanWebhookEvent, data["webhook_event_id"])
         stored = event.booking if event else None
     if stored is None:
