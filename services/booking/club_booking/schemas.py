@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from club_shared.fields import EmailAddress
 
+from .domain.status import STATUSES
 from .domain.timeranges import parse_wall_time
 
 
@@ -262,4 +263,152 @@ class AvailabilityOut(Schema):
     resources = fields.List(fields.Nested(ResourceDayOut))
 
 
-__all__ = ["EmailAddress"]
+# --- booking requests --------------------------------------------------------------------------
+
+
+class ParticipantIn(_In):
+    type = fields.String(required=True, validate=validate.OneOf(["member", "guest"]))
+    email = EmailAddress(load_default=None, allow_none=True)
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    user_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+    @validates_schema
+    def _who(self, data, **kwargs):
+        if data["type"] == "member" and not (data.get("email") or data.get("user_id")):
+            raise ValidationError("A member is named by email or user_id.", "email")
+        if data["type"] == "guest" and not (data.get("email") or (data.get("name") or "").strip()):
+            raise ValidationError("A guest has a name or an email.", "name")
+
+
+class BookingRequestIn(_In):
+    resource_id = Id(load_default=None, allow_none=True)
+    resource_type = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(["simulator", "golf_simulator", "conference_room"]),
+    )
+    date = ClubDate(required=True)
+    start_time = WallTime(required=True)
+    duration_minutes = Int(required=True, validate=validate.Range(min=1, max=480))
+    declared_player_count = Int(load_default=1, validate=validate.Range(min=1, max=4))
+    participants = fields.List(
+        fields.Nested(ParticipantIn), load_default=list, validate=validate.Length(max=4)
+    )
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    member_notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=280))
+    member_email = EmailAddress(
+        load_default=None, allow_none=True, metadata={"description": "staff: book for this member"}
+    )
+    guardian_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    guardian_relationship = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=100)
+    )
+    guardian_consent = Bool(load_default=False)
+
+
+class ApproveIn(_In):
+    resource_id = Id(load_default=None, allow_none=True)
+    trackman_booking_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9]{1,20}$", error="A numeric id.")
+    )
+    staff_notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class DeclineIn(_In):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class CancelIn(_In):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    force = Bool(
+        load_default=False, metadata={"description": "staff: cancel at once even if linked to TrackMan"}
+    )
+    as_member = Bool(
+        load_default=False, metadata={"description": "staff acting as the member: the member's rules"}
+    )
+
+
+class RosterIn(_In):
+    declared_player_count = Int(load_default=None, allow_none=True, validate=validate.Range(min=1, max=4))
+    participants = fields.List(fields.Nested(ParticipantIn), required=True, validate=validate.Length(max=4))
+    override_reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "staff: edit a roster that is locked by a payment"},
+    )
+
+
+class RescheduleIn(_In):
+    resource_id = Id(load_default=None, allow_none=True)
+    date = ClubDate(required=True)
+    start_time = WallTime(required=True)
+    duration_minutes = Int(required=True, validate=validate.Range(min=1, max=480))
+
+
+class BookingQuery(_In):
+    status = fields.List(fields.String(validate=validate.OneOf(list(STATUSES))), load_default=list)
+    date = ClubDate(load_default=None)
+    from_date = ClubDate(data_key="from", load_default=None)
+    to_date = ClubDate(data_key="to", load_default=None)
+    member_email = EmailAddress(load_default=None)
+    resource_id = QueryId(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class ParticipantOut(Schema):
+    participant_id = fields.Integer(allow_none=True)
+    type = fields.String()
+    user_id = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    slot = fields.Integer()
+    is_staff = fields.Boolean()
+    is_placeholder = fields.Boolean()
+    used_guest_pass = fields.Boolean()
+    payment_status = fields.String(allow_none=True)
+    cached_fee_cents = fields.Integer(allow_none=True)
+
+
+class FeesOut(Schema):
+    ready = fields.Boolean()
+    total_cents = fields.Integer(allow_none=True)
+    roster_version = fields.Integer(allow_none=True)
+    outstanding_cents = fields.Integer(allow_none=True)
+
+
+class BookingOut(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    user_id = fields.String(allow_none=True)
+    user_email = fields.String()
+    user_name = fields.String(allow_none=True)
+    resource_id = fields.Integer(allow_none=True)
+    resource_type = fields.String()
+    date = fields.Date(attribute="request_date")
+    start_time = WallTime()
+    end_time = WallTime()
+    duration_minutes = fields.Integer()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    declared_player_count = fields.Integer()
+    participants = fields.List(fields.Nested(ParticipantOut))
+    notes = fields.String(allow_none=True)
+    member_notes = fields.String(allow_none=True)
+    staff_notes = fields.String(allow_none=True)
+    session_id = fields.Integer(allow_none=True)
+    trackman_booking_id = fields.String(allow_none=True)
+    closure_id = fields.Integer(allow_none=True)
+    roster_version = fields.Integer()
+    fees = fields.Nested(FeesOut)
+    source = fields.String()
+    created_by = fields.String(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)
+    reviewed_at = fields.AwareDateTime(allow_none=True)
+    cancellation_pending_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancelled_by = fields.String(allow_none=True)
+    checked_in_at = fields.AwareDateTime(allow_none=True)
+    stripe_invoice_id = fields.String(allow_none=True)
+    invoice_status = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
