@@ -37,7 +37,8 @@ def publish(
     correlation_id = correlation_id or current_correlation_id.get() or current_request_id.get()
     event = make_event(event_type, data, producer=producer, correlation_id=correlation_id, version=version)
     session.execute(
-        insert(tables.outbox).values(event_id=event.event_id, event_type=event.type, envelope=event.to_dict())
+        insert(tables.outbox),  # parameters apart from the statement: it is compiled once, not per event
+        {"event_id": event.event_id, "event_type": event.type, "envelope": event.to_dict()},
     )
     # One NOTIFY per transaction (or savepoint) is enough to wake the relay: a second one in the
     # same transaction would be merged by PostgreSQL anyway, after costing a round trip.
