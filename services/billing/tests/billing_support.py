@@ -143,3 +143,26 @@ def fees_of(client, auth, booking_id: int, email: str = "desk@club.example", rol
     response = client.get(f"/api/v1/fees/booking-requests/{booking_id}", headers=auth(email, role))
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
+
+
+def post_webhook(
+    client, event: dict, secret: str, *, timestamp: int | None = None, signature: str | None = None
+):
+    """Deliver a Stripe event to the webhook endpoint, signed with Stripe's scheme."""
+    import json
+
+    from fakes.stripe_fake import sign
+
+    payload = json.dumps(event).encode()
+    header = signature if signature is not None else sign(payload, secret, timestamp)
+    return client.post(
+        "/api/v1/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json; charset=utf-8"},
+    )
+
+
+def fake_requests(stripe_fake, path_prefix: str, method: str = "POST") -> list[dict]:
+    return [
+        r for r in stripe_fake.fake.requests if r["path"].startswith(path_prefix) and r["method"] == method
+    ]
