@@ -53,6 +53,7 @@ class Received:
     payload: bytes
     headers: dict[str, str]
     claims: dict[str, Any]
+    received_at: float = field(default_factory=time.time)
 
     @property
     def json(self) -> dict[str, Any]:

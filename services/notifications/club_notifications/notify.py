@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
@@ -33,12 +33,18 @@ JOBS_CHANNEL = "notifications_jobs"
 
 
 def _wake_jobs(session: Session) -> None:
-    session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+    """Wake the job runner when this transaction commits (once per transaction is enough)."""
+    if not session.info.get("jobs_woken"):
+        session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+        session.info["jobs_woken"] = True
 
 
 def notify_member(session: Session, email: str, message: Message) -> Notification | None:
     """The in-app row (and push / e-mail jobs as the message asks), or None when nothing is sent:
-    a placeholder address, or the same title to the same person about the same thing < 60 s ago."""
+    a placeholder address, or the same title to the same person about the same thing < 60 s ago.
+
+    This runs for every event of a busy consumer, so it keeps to few statements: a lock, one query
+    for everything it must know, one insert per row it writes."""
     email = rules.normalise_email(email)
     if rules.is_placeholder(email):
         return None
@@ -47,29 +53,38 @@ def notify_member(session: Session, email: str, message: Message) -> Notificatio
         # Serialise concurrent writers of the same (user, title, related id) so the dedupe holds.
         key = rules.dedupe_key(email, message.title, message.related_id)
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
-        previous = session.scalar(
-            select(func.max(Notification.created_at)).where(
-                Notification.user_email == email,
-                Notification.title == message.title,
-                Notification.related_id.is_not_distinct_from(message.related_id),
+        facts = session.execute(
+            select(
+                func.now(),
+                select(func.max(Notification.created_at))
+                .where(
+                    Notification.user_email == email,
+                    Notification.title == message.title[:200],
+                    Notification.related_id.is_not_distinct_from(message.related_id),
+                )
+                .scalar_subquery(),
+                exists().where(PushSubscription.user_email == email),
             )
-        )
-        now = session.scalar(select(func.now()))
+        ).one()
+        now, previous, subscribed = facts
         if rules.is_duplicate(previous, now):
             return None
-        notification = Notification(
-            user_email=email,
-            type=message.type,
-            title=message.title[:200],
-            message=message.message,
-            related_id=message.related_id,
-            related_type=message.related_type,
-            link=message.link,
-            is_read=False,
-        )
-        session.add(notification)
-        session.flush()
-        if message.push and has_push_subscription(session, email):
+        row = session.execute(
+            insert(Notification)
+            .values(
+                user_email=email,
+                type=message.type,
+                title=message.title[:200],
+                message=message.message,
+                related_id=message.related_id,
+                related_type=message.related_type,
+                link=message.link,
+                is_read=False,
+            )
+            .returning(Notification)
+        ).scalar_one()
+        notification = row
+        if message.push and subscribed:
             enqueue(session, JOBS, "push", {"notification_id": notification.id})
             _wake_jobs(session)
     if message.email is not None:
@@ -105,18 +120,18 @@ def queue_email(
     if rules.is_placeholder(to):
         return None
     suppressed = is_suppressed(session, to)
-    entry = CommunicationLog(
-        member_email=to,
-        type="email",
-        direction="outbound",
-        subject=None,
-        body=None,
-        status="suppressed" if suppressed else "queued",
-        template=email.template,
-        created_by="system",
-    )
-    session.add(entry)
-    session.flush()
+    entry = session.execute(
+        insert(CommunicationLog)
+        .values(
+            member_email=to,
+            type="email",
+            direction="outbound",
+            status="suppressed" if suppressed else "queued",
+            template=email.template,
+            created_by="system",
+        )
+        .returning(CommunicationLog)
+    ).scalar_one()
     if suppressed:
         return entry
     payload: dict[str, Any] = {"log_id": entry.id, "template": email.template, "context": email.context}
