@@ -77,6 +77,10 @@ def record_intent(
         intent.stripe_payment_intent_id = intent.stripe_payment_intent_id or stripe_id
         if intent.status not in FINAL_INTENT:
             intent.amount_cents, intent.line_keys = amount_cents, line_keys
+        elif not intent.line_keys:
+            intent.line_keys = line_keys
+        if booking is not None and intent.booking_id is None:
+            intent.booking_id, intent.session_id = booking.booking_id, booking.session_id
     session.flush()
     return intent
 
@@ -257,9 +261,11 @@ def staff_line_action(
 def intent_succeeded(
     session: Session, intent: StripePaymentIntent, amount_received: int | None = None
 ) -> bool:
-    """succeeded once: lines paid, snapshot completed, billing.payment.succeeded. A repeat is a no-op."""
-    if intent.status in ("succeeded", "refunding", "refunded", "partially_refunded"):
+    """succeeded once: lines paid, snapshot completed, billing.payment.succeeded. A repeat is a no-op
+    (unless it names lines still pending: an intent first seen without its invoice's lines)."""
+    if intent.status in ("refunding", "refunded", "partially_refunded"):
         return False
+    first = intent.status != "succeeded"
     intent.status = "succeeded"
     amount = amount_received if amount_received is not None else intent.amount_cents
     booking = (
@@ -283,6 +289,8 @@ def intent_succeeded(
             )
             .values(stripe_payment_intent_id=intent.stripe_payment_intent_id)
         )
+    if not first and not changed:
+        return False
     publish(
         session,
         "billing.payment.succeeded",

@@ -16,6 +16,7 @@ from ..domain.webhooks import SUBSCRIPTION_EVENTS, ordering_of, out_of_order
 from ..models import (
     BillingBooking,
     BillingCustomer,
+    BookingInvoice,
     DiscountRule,
     StripePaymentIntent,
     StripeProduct,
@@ -101,6 +102,14 @@ def _intent(session: Session, obj: dict[str, Any], *, create: bool = True) -> St
     if intent is None and create and obj.get("object") == "payment_intent":
         metadata = obj.get("metadata") or {}
         booking_id = metadata.get("booking_id")
+        line_keys: list[str] = []
+        if obj.get("invoice"):
+            invoice = session.scalars(
+                select(BookingInvoice).where(BookingInvoice.stripe_invoice_id == obj["invoice"])
+            ).first()
+            if invoice is not None:
+                booking_id = str(invoice.booking_id)
+                line_keys = [k for k in (invoice.items or {}) if k != "_generation"]
         intent = StripePaymentIntent(
             stripe_payment_intent_id=pi,
             customer_email=readmodels.normalise(obj.get("receipt_email") or metadata.get("email")),
@@ -111,7 +120,7 @@ def _intent(session: Session, obj: dict[str, Any], *, create: bool = True) -> St
             stripe_customer_id=obj.get("customer"),
             booking_id=int(booking_id) if booking_id and str(booking_id).isdigit() else None,
             stripe_invoice_id=obj.get("invoice"),
-            line_keys=[],
+            line_keys=line_keys,
         )
         session.add(intent)
         session.flush()
