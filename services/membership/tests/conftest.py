@@ -49,9 +49,15 @@ def runtime(service_runtime):
     return service_runtime("membership")
 
 
+_CLOCK = Clock()
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The clock of every app the tests build; back to real time after each test."""
+    _CLOCK.at = None
+    yield _CLOCK
+    _CLOCK.at = None
 
 
 def _app(runtime, clock):
@@ -61,9 +67,14 @@ def _app(runtime, clock):
     return app
 
 
+@pytest.fixture(scope="session")
+def _shared_app(runtime):
+    return _app(runtime, _CLOCK)
+
+
 @pytest.fixture
-def app(runtime, clock):
-    return _app(runtime, clock)
+def app(_shared_app, clock):
+    return _shared_app
 
 
 @pytest.fixture
@@ -123,7 +134,9 @@ def make_member(runtime, token_for) -> Callable[..., Person]:
         *, status: str = "active", tier: str | None = "core", email: str | None = None, **fields: Any
     ) -> Person:
         address = email or unique_email()
-        create_args = {k: fields.pop(k) for k in ("phone", "billing_provider", "role", "trial_ends_at") if k in fields}
+        create_args = {
+            k: fields.pop(k) for k in ("phone", "billing_provider", "role", "trial_ends_at") if k in fields
+        }
         with runtime.db.transaction() as session:
             user = member_actions.create(
                 session,
@@ -224,3 +237,20 @@ def ip() -> Callable[[], str]:
 @pytest.fixture
 def emails() -> Callable[..., str]:
     return unique_email
+
+
+@pytest.fixture
+def deliver(runtime) -> Callable:
+    """Hand events to membership's real consumer (inbox, savepoints, handlers), as the bus would."""
+    from club_membership.handlers import HANDLERS
+    from club_shared.bus import Delivery, Message, Verdict
+    from club_shared.worker import make_consumer
+
+    consumer = make_consumer(runtime, HANDLERS)
+
+    def run(*events) -> None:
+        deliveries = [Delivery(Message(e.type, e.to_json(), str(e.event_id)), 0) for e in events]
+        outcomes = consumer.handle_batch(deliveries)
+        assert [o.verdict for o in outcomes] == [Verdict.ACK] * len(events), outcomes
+
+    return run
