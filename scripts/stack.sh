@@ -43,4 +43,14 @@ for svc in $services; do
 done
 
 python -m club_gateway.nginx --prepare var/stack/nginx >/dev/null
+# Stripe: without a key of its own the stack talks to the Stripe fake (tests/fakes/stripe_fake.py),
+# which stops with this script's process (honcho, after the exec).
+if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
+    STRIPE_FAKE_PORT="${STRIPE_FAKE_PORT:-12111}"
+    export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_FAKE_PORT" STRIPE_SECRET_KEY="sk_test_stack"
+    export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_clubhouse_dev}"
+    echo "stack: the Stripe fake on $STRIPE_API_BASE"
+    python tests/fakes/stripe_fake.py --port "$STRIPE_FAKE_PORT" --parent-pid $$ &
+fi
+
 exec honcho -f Procfile.stack start

@@ -847,12 +847,27 @@ class RunningFake:
         self.thread.join(timeout=5)
 
 
+def _watch_parent(pid: int, running: RunningFake) -> None:
+    import os
+
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            running.server.shutdown()
+            return
+        time.sleep(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process has gone")
     args = parser.parse_args()
     running = RunningFake(host=args.host, port=args.port)
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, running), daemon=True).start()
     print(f"fake Stripe on {running.url}", flush=True)
     running.server.serve_forever()
 
