@@ -190,7 +190,7 @@ def subject_for(session: Session, email: str) -> Subject | None:
     return None
 
 
-def _ensure_staff_user(session: Session, runtime: Runtime, subject: Subject, now: datetime) -> User:
+def ensure_staff_user(session: Session, runtime: Runtime, subject: Subject, now: datetime) -> User:
     """Staff sign-in ensures a users row with their role, tier VIP and status active."""
     staff = subject.staff
     assert staff is not None
@@ -311,7 +311,7 @@ def request_code(runtime: Runtime, email: str, ip: str, now: datetime, *, app_ur
 def _issue(
     session: Session, runtime: Runtime, subject: Subject, *, ip: str, user_agent: str | None, now: datetime
 ) -> dict[str, Any]:
-    user = _ensure_staff_user(session, runtime, subject, now) if subject.staff is not None else subject.user
+    user = ensure_staff_user(session, runtime, subject, now) if subject.staff is not None else subject.user
     assert user is not None
     sid = secrets.token_hex(16)
     secret = rules.new_secret()
