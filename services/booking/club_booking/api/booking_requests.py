@@ -7,14 +7,25 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from club_shared.auth import require_role
+from club_shared.problems import Problem
 from club_shared.web import runtime
 
 from .. import queries
 from ..domain.timeranges import day_span
 from ..flows import fees, lifecycle, requests
+from ..flows import roster as roster_flow
 from ..flows.publishing import audit, roster
 from ..models import BookingRequest
-from ..schemas import ApproveIn, BookingOut, BookingQuery, BookingRequestIn, CancelIn, DeclineIn
+from ..schemas import (
+    ApproveIn,
+    BookingOut,
+    BookingQuery,
+    BookingRequestIn,
+    CancelIn,
+    DeclineIn,
+    RescheduleIn,
+    RosterIn,
+)
 from .common import caller, local, now, unit_of_work
 
 blp = Blueprint(
@@ -200,4 +211,54 @@ def attended(request_id: int):
         req = lifecycle.load(session, request_id)
         if lifecycle.mark_attended(session, runtime(), who.email, req, now()):
             audit(session, runtime(), who.email, "booking_attended", "booking", req.id)
+        return out(session, req)
+
+
+@blp.put(f"/{ID}/participants")
+@blp.arguments(RosterIn)
+@blp.response(200, BookingOut)
+def change_roster(body, request_id: int):
+    """Replace the participants (and optionally the declared count): the owner or staff, until the
+    start. Locked once anyone has paid (409 ROSTER_LOCKED) unless staff give `override_reason`."""
+    who = caller()
+    with unit_of_work() as session:
+        req = roster_flow.change_roster(session, runtime(), who, request_id, body, now())
+        if who.is_staff:
+            audit(session, runtime(), who.email, "booking_roster_changed", "booking", req.id, body)
+        return out(session, req)
+
+
+@blp.post(f"/{ID}/reschedule")
+@require_role("staff")
+@blp.arguments(RescheduleIn)
+@blp.response(200, BookingOut)
+def reschedule(body, request_id: int):
+    """Move a booking (staff): new time, length or bay, every conflict re-checked."""
+    who = caller()
+    with unit_of_work() as session:
+        req = roster_flow.reschedule(session, runtime(), who, request_id, body, now())
+        audit(session, runtime(), who.email, "booking_rescheduled", "booking", req.id, body)
+        return out(session, req)
+
+
+@blp.post(f"/{ID}/participants/<int(max=2147483647):participant_id>/guest-pass")
+@blp.response(200, BookingOut)
+@blp.alt_response(409, description="No guest pass left: the guest pays the guest fee")
+def use_guest_pass(request_id: int, participant_id: int):
+    """Put one of the owner's guest passes on a named guest (the owner or staff)."""
+    who = caller()
+    with unit_of_work() as session:
+        req, used = roster_flow.use_guest_pass(session, runtime(), who, request_id, participant_id, now())
+        if not used:
+            raise Problem(409, "No guest pass is left: the guest pays the guest fee.", code="NO_GUEST_PASS")
+        if who.is_staff:
+            audit(
+                session,
+                runtime(),
+                who.email,
+                "guest_pass_used",
+                "booking",
+                req.id,
+                {"participant": participant_id},
+            )
         return out(session, req)
