@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from club_shared.events import Event
 
-from .flows import fees, payments, readmodels
+from .flows import fees, legacy, payments, readmodels
 from .models import TierRule
 
 # --- booking -------------------------------------------------------------------------------------
@@ -74,6 +74,13 @@ def on_tier_deleted(session: Session, event: Event) -> None:
     session.execute(update(TierRule).where(TierRule.slug == event.data["slug"]).values(is_active=False))
 
 
+# --- integrations --------------------------------------------------------------------------------
+
+
+def on_legacy_purchase(session: Session, event: Event) -> None:
+    legacy.from_event(session, event.data)
+
+
 FEE_INPUT_EVENTS = (
     "booking.request.created",
     "booking.request.confirmed",
@@ -103,4 +110,5 @@ HANDLERS = {
     "membership.tier.created": on_tier,
     "membership.tier.updated": on_tier,
     "membership.tier.deleted": on_tier_deleted,
+    "integrations.legacy_purchase.imported": on_legacy_purchase,
 }

@@ -18,7 +18,7 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled
 from club_shared.runtime import Runtime
 
-from .flows import invoices, payments, subscriptions
+from .flows import catalog, invoices, payments, subscriptions
 from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
 from .stripe_gateway import StripeGateway, gateway_for
 
@@ -50,7 +50,15 @@ class BillingJobs:
             "purge_webhook_claims": self.purge_webhook_claims,
             "cleanup_jobs": self.cleanup_jobs,
             "expire_stale_intents": self.expire_stale_intents,
+            "sync_product": self.sync_product,
+            "push_coupon": self.push_coupon,
         }
+
+    def sync_product(self, session: Session, payload: dict[str, Any]) -> None:
+        catalog.sync_product(session, self.gateway, payload["slug"])
+
+    def push_coupon(self, session: Session, payload: dict[str, Any]) -> None:
+        catalog.push_coupon(session, self.gateway, payload["tag"])
 
     def sync_invoice(self, session: Session, payload: dict[str, Any]) -> None:
         invoices.sync_invoice(session, self.gateway, payload["booking_id"])

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
+from club_shared.audit import publish_audit
 from club_shared.clubtime import today
 from club_shared.fields import EmailAddress
 from club_shared.web import runtime
@@ -154,7 +155,7 @@ def redeem(body, code: str):
     """Front desk: use the pass today (once per club date; 0 left → exhausted)."""
     identity = caller()
     with runtime().db.transaction() as session:
-        return day_passes.redeem(
+        purchase = day_passes.redeem(
             session,
             day_passes.parse_code(code),
             club_date=today(runtime().tz),
@@ -162,6 +163,15 @@ def redeem(body, code: str):
             location=body["location"],
             booking_id=body.get("booking_id"),
         )
+        publish_audit(
+            session,
+            "day_pass_redeemed",
+            "day_pass",
+            purchase.id,
+            resource_name=purchase.email,
+            details={"location": body["location"], "remaining_uses": purchase.remaining_uses},
+        )
+        return purchase
 
 
 @blp.post("/<string(maxlength=80):code>/refund")
@@ -172,4 +182,9 @@ def refund(code: str):
     """Refund an active pass (key refund:<payment intent>); refunding again changes nothing."""
     identity = caller()
     with runtime().db.transaction() as session:
-        return day_passes.refund(session, day_passes.parse_code(code), identity.email)
+        purchase = session.get(DayPassPurchase, day_passes.parse_code(code))
+        already = purchase is not None and purchase.status == "refunded"
+        purchase = day_passes.refund(session, day_passes.parse_code(code), identity.email)
+        if not already:
+            publish_audit(session, "day_pass_refunded", "day_pass", purchase.id, resource_name=purchase.email)
+        return purchase

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from club_shared.audit import publish_audit
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
@@ -67,7 +68,20 @@ def _line_action(booking_id: int, line_key: str, action: str, reason: str | None
     identity = caller()
     with runtime().db.transaction() as session:
         booking = _booking(session, booking_id)
-        return payments.staff_line_action(session, booking, line_key, action, identity.email, reason)
+        before = next((line["payment_status"] for line in booking.lines if line["key"] == line_key), None)
+        line = payments.staff_line_action(session, booking, line_key, action, identity.email, reason)
+        if before != line["payment_status"]:
+            publish_audit(
+                session,
+                {"cash": "payment_confirmed", "mark_paid": "payment_marked_paid", "waive": "payment_waived"}[
+                    action
+                ],
+                "booking_fee_line",
+                f"{booking_id}:{line_key}",
+                resource_name=line.get("display_name"),
+                details={"booking_id": booking_id, "reason": reason, "previous_status": before},
+            )
+        return line
 
 
 @blp.post(f"/booking-requests/<int:booking_id>/lines/{LINE_KEY}/cash")
