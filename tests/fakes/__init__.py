@@ -4,6 +4,8 @@
   and decrypts the aes128gcm payload (RFC 8291) with the subscription's own private key.
 - `email_provider.FakeEmailProvider`: Resend's e-mail API (POST /emails with a bearer key) that
   records what it got, and signs delivery webhooks the way Resend does (Svix headers).
+- `hubspot.FakeHubSpot`: HubSpot's CRM objects, search, associations, forms and submissions with a
+  bearer token, 401/403/429 (Retry-After)/5xx on demand, and webhooks signed the v3 way.
 - `trackman.TrackmanSender`: TrackMan's booking webhooks (V1 and V2 bodies) signed with HMAC-SHA256
   in `x-trackman-signature`.
 """

@@ -19,4 +19,9 @@ def make_runtime(settings: Settings | None = None) -> Runtime:
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    return build_app(runtime or make_runtime(settings), title="Clubhouse integrations", blueprints=BLUEPRINTS)
+    from .jobs import announce
+
+    runtime = runtime or make_runtime(settings)
+    app = build_app(runtime, title="Clubhouse integrations", blueprints=BLUEPRINTS)
+    announce(runtime)
+    return app

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from club_shared.clubtime import utcnow
 from club_shared.events import Event
 
+from .domain import hubspot as hubspot_rules
 from .flows import trackman
+from .flows.hubspot_queue import enqueue
 from .models import (
     ClubSetting,
     Member,
@@ -90,8 +92,31 @@ def _keep_email(session: Session, member_id: str, email: str, *, primary: bool) 
     )
 
 
-def member_changed(session: Session, event: Event) -> None:
+def member_created(session: Session, event: Event) -> None:
     upsert_member(session, event.data)
+    email = event.data["email"]
+    enqueue(session, "create_contact", email, key=hubspot_rules.member_creation_key(email))
+
+
+def member_updated(session: Session, event: Event) -> None:
+    upsert_member(session, event.data)
+    email = event.data["email"]
+    enqueue(session, "update_contact", email, key=f"contact_update_{email}")
+
+
+def member_status_changed(session: Session, event: Event) -> None:
+    """Status is ours to tell HubSpot: contact status and lifecycle, and the deal's stage."""
+    data = event.data
+    upsert_member(session, data)
+    key = f"status_sync_{data['email']}_{data['old_status']}_to_{data['new_status']}"
+    enqueue(session, "sync_tier", data["email"], {"reason": "status"}, key=key)
+
+
+def member_tier_changed(session: Session, event: Event) -> None:
+    data = event.data
+    upsert_member(session, data)
+    key = hubspot_rules.tier_sync_key(data["email"], data["old_tier"], data["new_tier"])
+    enqueue(session, "sync_tier", data["email"], {"reason": "tier"}, key=key)
 
 
 def member_archived(session: Session, event: Event) -> None:
@@ -110,6 +135,13 @@ def email_changed(session: Session, event: Event) -> None:
         member.email = data["new_email"]
         session.flush()
     _keep_email(session, data["member_id"], data["new_email"], primary=True)
+    enqueue(
+        session,
+        "update_contact",
+        data["new_email"],
+        {"old_email": data["old_email"]},
+        key=f"contact_update_{data['new_email']}",
+    )
 
 
 def linked_email_added(session: Session, event: Event) -> None:
@@ -167,6 +199,57 @@ def member_deleted(session: Session, event: Event) -> None:
     )
 
 
+# --- billing and groups, for HubSpot ------------------------------------------------------------------
+
+
+def membership_payment(session: Session, event: Event) -> None:
+    data = event.data
+    if not data.get("email"):
+        return
+    status = "succeeded" if event.type.endswith("succeeded") else "failed"
+    enqueue(
+        session,
+        "sync_payment",
+        data["email"],
+        {"status": status, "invoice_id": data["invoice_id"], "amount_cents": data["amount_cents"]},
+        key=hubspot_rules.payment_sync_key(f"{data['invoice_id']}_{status}"),
+    )
+
+
+def day_pass_purchased(session: Session, event: Event) -> None:
+    data = event.data
+    first, _, last = (data.get("name") or "").partition(" ")
+    enqueue(
+        session,
+        "sync_day_pass",
+        data["email"],
+        {
+            "purchase_id": data["purchase_id"],
+            "product_type": data["product_type"],
+            "purchased_on": event.occurred_at.date().isoformat(),
+            "first_name": first or None,
+            "last_name": last or None,
+            "phone": data.get("phone"),
+        },
+        key=hubspot_rules.day_pass_sync_key(data.get("payment_intent_id") or data["purchase_id"]),
+    )
+
+
+def group_updated(session: Session, event: Event) -> None:
+    data = event.data
+    if data["type"] != "corporate" or not data.get("company_name") or not data["is_active"]:
+        return
+    domain = data["primary_email"].rpartition("@")[2]
+    enqueue(
+        session,
+        "sync_company",
+        f"group:{data['group_id']}",
+        {"company_name": data["company_name"], "domain": domain, "primary_email": data["primary_email"]},
+        entity_type="company",
+        key=f"company_sync_{data['group_id']}_{data['company_name']}",
+    )
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 
@@ -193,10 +276,10 @@ def trackman_match_failed(session: Session, event: Event) -> None:
 
 
 HANDLERS: dict = {
-    "membership.member.created": member_changed,
-    "membership.member.updated": member_changed,
-    "membership.member.status_changed": member_changed,
-    "membership.member.tier_changed": member_changed,
+    "membership.member.created": member_created,
+    "membership.member.updated": member_updated,
+    "membership.member.status_changed": member_status_changed,
+    "membership.member.tier_changed": member_tier_changed,
     "membership.member.archived": member_archived,
     "membership.member.email_changed": email_changed,
     "membership.member.linked_email_added": linked_email_added,
@@ -204,6 +287,10 @@ HANDLERS: dict = {
     "membership.member.merged": member_merged,
     "membership.member.deleted": member_deleted,
     "membership.setting.updated": setting_updated,
+    "membership.group.updated": group_updated,
+    "billing.membership_payment.succeeded": membership_payment,
+    "billing.membership_payment.failed": membership_payment,
+    "billing.day_pass.purchased": day_pass_purchased,
     "booking.trackman_match.succeeded": trackman_match_succeeded,
     "booking.trackman_match.failed": trackman_match_failed,
 }

@@ -1,39 +1,93 @@
-"""The worker's background and scheduled work (domain.md §12, [integrations]): TrackMan's 09:00
-unresolved alert and 04:00 log clean-up (more join as the integrations do)."""
+"""The worker's background and scheduled work (domain.md §12, [integrations]): the HubSpot queue every
+2 minutes and the member sync at 03:00; TrackMan's 09:00 unresolved alert and 04:00 log clean-up.
+
+Jobs of an integration that is off (no credentials) log that and do nothing.
+"""
 
 from __future__ import annotations
 
+import logging
+import time as _time
 from collections.abc import Callable
-from datetime import time
+from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, JobRunner, Scheduled
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled
 from club_shared.runtime import Runtime
 
-from .flows import trackman
+from .flows import hubspot_pull, trackman
+from .flows.hubspot_queue import QueueWorker
 from .models import JOBS
+from .outside.hubspot import HubspotClient, HubspotRateLimiter, hubspot_enabled
+
+log = logging.getLogger(__name__)
 
 SCHEDULE = (
+    Scheduled("hubspot_queue", Every(timedelta(minutes=2))),
+    Scheduled("hubspot_member_sync", Daily(time(3, 0))),
     Scheduled("trackman_unresolved_alert", Daily(time(9, 0))),
     Scheduled("trackman_purge_webhook_events", Daily(time(4, 0))),
 )
 
 
 class Jobs:
-    """The job functions of one runtime; `clock` lets tests set the time."""
+    """The job functions of one runtime; tests set the clock, the sleep and the back-off jitter."""
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], Any] = utcnow):
+    def __init__(
+        self,
+        runtime: Runtime,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        sleep: Callable[[float], None] = _time.sleep,
+        jitter: Callable[[], float] | None = None,
+    ):
         self.runtime = runtime
         self.clock = clock
+        self.sleep = sleep
+        self.jitter = jitter
 
     def table(self) -> dict[str, Callable[[Session, dict[str, Any]], None]]:
         return {
+            "hubspot_queue": self.hubspot_queue,
+            "hubspot_member_sync": self.hubspot_member_sync,
             "trackman_unresolved_alert": self.trackman_unresolved_alert,
             "trackman_purge_webhook_events": self.trackman_purge_webhook_events,
         }
+
+    # --- HubSpot ---------------------------------------------------------------------------------
+
+    @cached_property
+    def hubspot(self) -> HubspotClient | None:
+        settings = self.runtime.settings
+        if not hubspot_enabled(settings):
+            return None
+        limiter = HubspotRateLimiter(self.runtime.db, settings.hubspot_requests_per_10s, sleep=self.sleep)
+        return HubspotClient(settings, limiter, sleep=self.sleep)
+
+    def queue_worker(self) -> QueueWorker | None:
+        client = self.hubspot
+        return QueueWorker(self.runtime, client, clock=self.clock, jitter=self.jitter) if client else None
+
+    def hubspot_queue(self, session: Session, payload: dict[str, Any]) -> None:
+        worker = self.queue_worker()
+        if worker is None:
+            log.info("HubSpot is off (no HUBSPOT_ACCESS_TOKEN): the queue waits")
+            return
+        report = worker.run_once()
+        if report.claimed or report.requeued:
+            log.info("HubSpot queue run", extra={"report": report.__dict__})
+
+    def hubspot_member_sync(self, session: Session, payload: dict[str, Any]) -> None:
+        if self.hubspot is None:
+            log.info("HubSpot is off (no HUBSPOT_ACCESS_TOKEN): no member sync")
+            return
+        hubspot_pull.member_sync(self.runtime, self.hubspot, self.clock())
+
+    # --- TrackMan --------------------------------------------------------------------------------
 
     def trackman_unresolved_alert(self, session: Session, payload: dict[str, Any]) -> None:
         trackman.unresolved_alert(self.runtime, session, self.clock())
@@ -42,5 +96,23 @@ class Jobs:
         trackman.purge_old_events(session, self.clock())
 
 
-def make_jobs(runtime: Runtime, clock: Callable[[], Any] = utcnow) -> JobRunner:
-    return JobRunner(runtime.db, JOBS, Jobs(runtime, clock).table(), runtime.tz, SCHEDULE)
+def make_jobs(runtime: Runtime, clock: Callable[[], datetime] = utcnow, **kwargs: Any) -> JobRunner:
+    return JobRunner(runtime.db, JOBS, Jobs(runtime, clock, **kwargs).table(), runtime.tz, SCHEDULE)
+
+
+def announce(runtime: Runtime) -> None:
+    """Say at start which integrations are off."""
+    settings = runtime.settings
+    off = []
+    if not settings.trackman_webhook_secret and settings.env not in ("development", "test"):
+        off.append("TrackMan webhooks (TRACKMAN_WEBHOOK_SECRET)")
+    if not hubspot_enabled(settings):
+        off.append("HubSpot (HUBSPOT_ACCESS_TOKEN)")
+    if not settings.hubspot_webhook_secret:
+        off.append("HubSpot webhooks (HUBSPOT_WEBHOOK_SECRET)")
+    if not settings.google_calendar_access_token or not settings.google_calendar_ids:
+        off.append("Google Calendar (GOOGLE_CALENDAR_ACCESS_TOKEN, GOOGLE_CALENDAR_IDS)")
+    if not settings.eventbrite_token or not settings.eventbrite_organization_id:
+        off.append("Eventbrite (EVENTBRITE_TOKEN, EVENTBRITE_ORGANIZATION_ID)")
+    for feature in off:
+        log.warning("integration off: %s is not configured", feature)

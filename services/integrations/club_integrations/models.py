@@ -13,9 +13,11 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     Identity,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     Time,
@@ -77,6 +79,8 @@ class Member(Base):
     #: the whole last snapshot (opt-ins, Stripe ids, start date …), for the HubSpot properties
     snapshot: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     archived: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: fingerprint of what HubSpot last told us about this member (publish only changes)
+    hubspot_contact_hash: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -257,6 +261,255 @@ class TrackmanImportRow(Base):
     #: published | unchanged
     outcome: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict | None] = mapped_column(JSONB)
+
+
+# --- HubSpot (domain.md §8) -------------------------------------------------------------------------
+
+QUEUE_STATUSES = ("pending", "processing", "completed", "failed", "dead")
+
+
+class HubspotSyncQueue(Base):
+    """Our app → HubSpot: durable jobs with priorities (lower first), idempotency keys, back-off."""
+
+    __tablename__ = "hubspot_sync_queue"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(QUEUE_STATUSES)})", name="status"),
+        CheckConstraint("priority BETWEEN 1 AND 10", name="priority"),
+        Index(
+            "uq_hubspot_sync_queue_open_key",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text(
+                "status IN ('pending', 'processing', 'failed') AND idempotency_key IS NOT NULL"
+            ),
+        ),
+        Index(
+            "ix_hubspot_sync_queue_due",
+            "priority",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'failed')"),
+        ),
+        Index("ix_hubspot_sync_queue_entity", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    #: sent | superseded | blocked (writes off outside production) | skipped | gave_up
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    priority: Mapped[int] = mapped_column(Integer, server_default="5")
+    idempotency_key: Mapped[str | None] = mapped_column(String(400))
+    retry_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_retries: Mapped[int] = mapped_column(Integer, server_default="5")
+    next_retry_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HubspotRateLimit(Base):
+    """A token bucket every replica shares, so that together they stay under HubSpot's limit."""
+
+    __tablename__ = "hubspot_rate_limit"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HubspotPullState(Base):
+    """Where each pull from HubSpot (members, forms, engagements, meetings) got to."""
+
+    __tablename__ = "hubspot_pull_state"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class HubspotDeal(Base):
+    """The member's deal as HubSpot has it (we never create deals)."""
+
+    __tablename__ = "hubspot_deals"
+    __table_args__ = (
+        CheckConstraint(
+            "last_payment_status IN ('current', 'overdue', 'failed', 'unknown')", name="payment_status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    hubspot_deal_id: Mapped[str] = mapped_column(String(40), unique=True)
+    member_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    hubspot_contact_id: Mapped[str | None] = mapped_column(String(40))
+    deal_name: Mapped[str | None] = mapped_column(String(300))
+    stage: Mapped[str | None] = mapped_column(String(60))
+    stage_name: Mapped[str | None] = mapped_column(String(60))
+    pipeline: Mapped[str | None] = mapped_column(String(60))
+    amount: Mapped[Any] = mapped_column(Numeric(12, 2), nullable=True)
+    close_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_payment_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class HubspotLineItem(Base):
+    __tablename__ = "hubspot_line_items"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'synced', 'error')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    hubspot_line_item_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    hubspot_deal_id: Mapped[str] = mapped_column(String(40), index=True)
+    hubspot_product_id: Mapped[str | None] = mapped_column(String(40))
+    product_name: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer, server_default="1")
+    amount: Mapped[Any] = mapped_column(Numeric(12, 2), nullable=True)
+    unit_price_cents: Mapped[int | None] = mapped_column(Integer)
+    discount_percent: Mapped[Any] = mapped_column(Numeric(5, 2), nullable=True)
+    discount_reason: Mapped[str | None] = mapped_column(String(200))
+    tier_slug: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class HubspotProductMapping(Base):
+    __tablename__ = "hubspot_product_mappings"
+    __table_args__ = (
+        CheckConstraint("internal_product_type IN ('membership', 'fee', 'pass')", name="product_type"),
+        CheckConstraint(
+            "billing_frequency IS NULL OR billing_frequency IN ('monthly', 'quarterly', 'annually', 'one_time')",
+            name="frequency",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    hubspot_product_id: Mapped[str] = mapped_column(String(40), unique=True)
+    internal_product_type: Mapped[str] = mapped_column(String(20))
+    tier_slug: Mapped[str | None] = mapped_column(String(60))
+    product_name: Mapped[str | None] = mapped_column(String(300))
+    unit_price_cents: Mapped[int | None] = mapped_column(Integer)
+    billing_frequency: Mapped[str | None] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _created()
+
+
+class HubspotFormConfig(Base):
+    __tablename__ = "hubspot_form_configs"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    form_type: Mapped[str] = mapped_column(String(40), unique=True)
+    hubspot_form_id: Mapped[str] = mapped_column(String(64))
+    hubspot_portal_id: Mapped[str | None] = mapped_column(String(40))
+    form_name: Mapped[str | None] = mapped_column(String(300))
+    fields: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+FORM_TYPES = ("membership", "private-hire", "event-inquiry", "guest-checkin", "contact", "tour-request")
+SUBMISSION_STATUSES = ("new", "read", "reviewing", "approved", "invited", "converted", "declined", "archived")
+
+
+class FormSubmission(Base):
+    __tablename__ = "form_submissions"
+    __table_args__ = (
+        CheckConstraint(f"form_type IN ({_in(FORM_TYPES)})", name="form_type"),
+        CheckConstraint(f"status IN ({_in(SUBMISSION_STATUSES)})", name="status"),
+        Index("ix_form_submissions_email_type", "email", "form_type", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    form_type: Mapped[str] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    #: fields beyond the known ones, and where the submission came from
+    metadata_: Mapped[dict] = mapped_column("metadata", JSONB, server_default=text("'{}'::jsonb"))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    hubspot_submission_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(20), server_default="hubspot")
+    status: Mapped[str] = mapped_column(String(20), server_default="new")
+    requested_tier: Mapped[str | None] = mapped_column(String(60))
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class DismissedHubspotMeeting(Base):
+    __tablename__ = "dismissed_hubspot_meetings"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    hubspot_meeting_id: Mapped[str] = mapped_column(String(40), unique=True)
+    dismissed_by: Mapped[str | None] = mapped_column(String(320))
+    dismissed_at: Mapped[datetime] = _created()
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class HubspotWebhookEvent(Base):
+    """HubSpot webhook events, stored once (event id) and applied before the delivery is answered."""
+
+    __tablename__ = "hubspot_webhook_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(60), unique=True)
+    subscription_type: Mapped[str] = mapped_column(String(60))
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = _created()
+    outcome: Mapped[str | None] = mapped_column(String(50))
+
+
+# --- tours (domain.md §8.3) -------------------------------------------------------------------------
+
+TOUR_STATUSES = ("pending", "scheduled", "checked_in", "completed", "no_show", "cancelled")
+
+
+class Tour(Base):
+    __tablename__ = "tours"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(TOUR_STATUSES)})", name="status"),
+        CheckConstraint("source IN ('public', 'staff', 'hubspot', 'google', 'form')", name="source"),
+        CheckConstraint("status = 'pending' OR scheduled_at IS NOT NULL", name="scheduled"),
+        Index("ix_tours_scheduled_at", "scheduled_at"),
+        Index("ix_tours_visitor_email", "visitor_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    google_calendar_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    hubspot_meeting_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    visitor_name: Mapped[str] = mapped_column(String(200))
+    visitor_email: Mapped[str | None] = mapped_column(String(320))
+    visitor_phone: Mapped[str | None] = mapped_column(String(40))
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tour_date: Mapped[date | None] = mapped_column(Date)
+    start_time: Mapped[time | None] = mapped_column(Time)
+    end_time: Mapped[time | None] = mapped_column(Time)
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    source: Mapped[str] = mapped_column(String(20))
+    notes: Mapped[str | None] = mapped_column(Text)
+    form_submission_id: Mapped[int | None] = mapped_column(Integer)
+    calendar_etag: Mapped[str | None] = mapped_column(String(100))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_by: Mapped[str | None] = mapped_column(String(320))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- legacy imports ---------------------------------------------------------------------------------

@@ -170,3 +170,93 @@ class ImportRun(Schema):
     errors = fields.List(fields.Dict())
     imported_by = fields.String(allow_none=True)
     already_imported = fields.Boolean()
+
+
+# --- HubSpot -----------------------------------------------------------------------------------------
+
+
+class QueueQuery(Page):
+    status = fields.String(validate=validate.OneOf(("pending", "processing", "completed", "failed", "dead")))
+    entity_id = fields.String(validate=validate.Length(max=320))
+
+
+class QueueJob(Schema):
+    id = fields.Integer()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    action = fields.String()
+    payload = fields.Dict()
+    status = fields.String()
+    outcome = fields.String(allow_none=True)
+    priority = fields.Integer()
+    idempotency_key = fields.String(allow_none=True)
+    retry_count = fields.Integer()
+    max_retries = fields.Integer()
+    next_retry_at = fields.AwareDateTime()
+    last_error = fields.String(allow_none=True)
+    locked_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+
+
+class Enqueue(_Strict):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("create_contact", "update_contact", "sync_tier", "sync_payment", "sync_day_pass")
+        ),
+    )
+    email = EmailAddress(required=True)
+    payload = fields.Dict(load_default=dict)
+
+
+class Enqueued(Schema):
+    id = fields.Integer(allow_none=True)
+    status = fields.String()
+
+
+class HubspotStatus(Schema):
+    enabled = fields.Boolean()
+    writes_enabled = fields.Boolean()
+    webhooks_enabled = fields.Boolean()
+    queue = fields.Dict(keys=fields.String(), values=fields.Integer())
+    pulls = fields.List(fields.Dict())
+
+
+class DealQuery(Page):
+    email = EmailAddress()
+
+
+class Deal(Schema):
+    id = fields.Integer()
+    hubspot_deal_id = fields.String()
+    member_email = fields.String(allow_none=True)
+    deal_name = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    stage_name = fields.String(allow_none=True)
+    amount = fields.Decimal(allow_none=True, as_string=True)
+    last_payment_status = fields.String()
+    synced_at = fields.AwareDateTime(allow_none=True)
+
+
+class ProductMappingIn(_Strict):
+    hubspot_product_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    internal_product_type = fields.String(
+        required=True, validate=validate.OneOf(("membership", "fee", "pass"))
+    )
+    tier_slug = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=60))
+    product_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    unit_price_cents = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    billing_frequency = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(("monthly", "quarterly", "annually", "one_time")),
+    )
+
+
+class ProductMapping(ProductMappingIn):
+    class Meta:
+        unknown = "exclude"
+
+    id = fields.Integer()
+    is_active = fields.Boolean()

@@ -136,10 +136,14 @@ def outbox(runtime):
 
 
 @pytest.fixture
-def member(deliver):
-    """A member in the read model: `member("ann@example.com", linked=["ann.golf@example.com"])`."""
+def member(deliver, db):
+    """A member in the read model: `member("ann@example.com", linked=["ann.golf@example.com"])`.
+    The HubSpot job their creation queues is closed unless `keep_jobs`."""
+    from sqlalchemy import update
 
-    def make(email: str | None = None, *, linked=(), **fields) -> dict:
+    from club_integrations.models import HubspotSyncQueue
+
+    def make(email: str | None = None, *, linked=(), keep_jobs: bool = False, **fields) -> dict:
         email = email or f"m.{uuid.uuid4().hex[:8]}@example.com"
         data = {
             "member_id": uuid.uuid4().hex,
@@ -152,6 +156,78 @@ def member(deliver):
             **fields,
         }
         deliver("membership.member.created", data)
+        if not keep_jobs:
+            with db.transaction() as session:
+                session.execute(
+                    update(HubspotSyncQueue)
+                    .where(HubspotSyncQueue.entity_id == email, HubspotSyncQueue.status == "pending")
+                    .values(status="completed", outcome="test_cleared")
+                )
         return data
 
     return make
+
+
+@pytest.fixture
+def hubspot_fake():
+    from fakes.hubspot import FakeHubSpot
+
+    fake = FakeHubSpot().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def hubspot_settings(hubspot_fake) -> dict:
+    return {
+        "hubspot_access_token": hubspot_fake.token,
+        "hubspot_api_base": hubspot_fake.url,
+        "hubspot_webhook_secret": hubspot_fake.client_secret,
+        "hubspot_portal_id": "62515",
+        "hubspot_writes": "on",
+        "hubspot_requests_per_10s": 100_000,
+    }
+
+
+@pytest.fixture
+def hubspot_runtime(runtime, hubspot_settings):
+    from club_integrations.app import make_runtime
+
+    rt = make_runtime(replace(runtime.settings, **hubspot_settings))
+    rt.__dict__["db"] = runtime.db
+    return rt
+
+
+class Sleeps(list):
+    """Records the waits a job asked for instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def hubspot_jobs(hubspot_runtime, clock, sleeps):
+    """The worker's job functions against the fake HubSpot (no jitter unless a test sets one)."""
+    from club_integrations.jobs import Jobs
+
+    return Jobs(hubspot_runtime, clock, sleep=sleeps, jitter=lambda: 0.0)
+
+
+@pytest.fixture
+def empty_queue(db):
+    """Close every open HubSpot job other tests left, so a worker run here sees only this test's."""
+    from sqlalchemy import update
+
+    from club_integrations.models import HubspotSyncQueue
+
+    with db.transaction() as session:
+        session.execute(
+            update(HubspotSyncQueue)
+            .where(HubspotSyncQueue.status.in_(("pending", "processing", "failed")))
+            .values(status="completed", outcome="test_cleared")
+        )

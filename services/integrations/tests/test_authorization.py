@@ -20,6 +20,15 @@ ROUTES = {
     ("POST", "/api/v1/trackman/imports"): "staff",
     ("GET", "/api/v1/trackman/imports"): "staff",
     ("GET", "/api/v1/trackman/imports/<int:run_id>"): "staff",
+    ("GET", "/api/v1/hubspot/status"): "staff",
+    ("GET", "/api/v1/hubspot/queue"): "staff",
+    ("POST", "/api/v1/hubspot/queue"): "staff",
+    ("POST", "/api/v1/hubspot/queue/<int:job_id>/retry"): "staff",
+    ("POST", "/api/v1/hubspot/member-sync"): "staff",
+    ("GET", "/api/v1/hubspot/deals"): "staff",
+    ("GET", "/api/v1/hubspot/product-mappings"): "staff",
+    ("PUT", "/api/v1/hubspot/product-mappings"): "staff",
+    ("DELETE", "/api/v1/hubspot/product-mappings/<int:mapping_id>"): "staff",
 }
 
 
