@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, date, datetime, time
 
@@ -32,9 +33,13 @@ class Clock:
         return self.instant
 
 
-def deliver(rt, event_type: str, data: dict, producer: str | None = None):
+def deliver(
+    rt, event_type: str, data: dict, producer: str | None = None, occurred_at: datetime | None = None
+):
     """Hand one event to booking's consumer, as the bus would; returns the event."""
     event = make_event(event_type, data, producer=producer or event_type.split(".")[0])
+    if occurred_at is not None:
+        event = dataclasses.replace(event, occurred_at=occurred_at)
     consumer = make_consumer(rt, HANDLERS)
     message = Message(routing_key=event.type, body=event.to_json(), message_id=str(event.event_id))
     [outcome] = consumer.handle_batch([Delivery(message, 0)])

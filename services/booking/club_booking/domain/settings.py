@@ -41,8 +41,8 @@ class BusinessHours:
 
     @classmethod
     def from_setting(cls, value: Any) -> BusinessHours:
-        """`{"mon": null, "tue": {"open": "08:30", "close": "20:00"}, …}`; a missing or malformed
-        day keeps its default."""
+        """`{"mon": null, "tue": ["08:30", "20:00"], …}` (membership's form) or with
+        `{"open": …, "close": …}` per day; a missing or malformed day keeps its default."""
         hours = dict(DEFAULT_HOURS)
         if isinstance(value, Mapping):
             for day in WEEKDAYS:
@@ -53,8 +53,9 @@ class BusinessHours:
                     hours[day] = None
                     continue
                 try:
-                    hours[day] = (parse_wall_time(entry["open"]), parse_wall_time(entry["close"]))
-                except (KeyError, TypeError, ValueError):
+                    opens, closes = (entry["open"], entry["close"]) if isinstance(entry, Mapping) else entry
+                    hours[day] = (parse_wall_time(opens), parse_wall_time(closes))
+                except (KeyError, TypeError, ValueError, AttributeError):
                     continue
         return cls(hours)
 
@@ -113,3 +114,17 @@ class BookingSettings:
                 else defaults.placeholder_email_patterns
             ),
         )
+
+
+def waiver_signed(signed_version: str | None, signed_at, current_version: str | None) -> bool:
+    """Signed at all, and (when the current version is known) that version or a later one."""
+    if signed_at is None:
+        return False
+    if current_version is None:
+        return True
+    if signed_version is None:
+        return False
+    try:
+        return int(signed_version) >= int(current_version)
+    except ValueError:
+        return signed_version == current_version
