@@ -2,6 +2,9 @@
 
 - `<service>.audit.recorded` from every other service → `admin_audit_log` (once per event id).
 - `<service>.data_export.part_written` from every service → the parts of a member's data export.
+- billing: subscriptions, membership payments, grace expiry, disputes, checkouts → status and tier
+  (Stripe-billed members only); booking: first booking; integrations: invited applicants, HubSpot
+  profile fills; notifications: bounces and complaints (`actions/inbound.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from sqlalchemy.orm import Session
 from club_shared.config import SERVICES
 from club_shared.events import Event
 
+from .actions import inbound
 from .models import AdminAuditLog
 
 OTHER_SERVICES = tuple(s for s in SERVICES if s != "membership")
@@ -49,4 +53,16 @@ def on_data_export_part(session: Session, event: Event) -> None:
 HANDLERS = {
     **{f"{service}.audit.recorded": on_audit_recorded for service in OTHER_SERVICES},
     **{f"{service}.data_export.part_written": on_data_export_part for service in OTHER_SERVICES},
+    "billing.subscription.updated": inbound.subscription_updated,
+    "billing.membership_payment.failed": inbound.membership_payment_failed,
+    "billing.membership_payment.succeeded": inbound.membership_payment_succeeded,
+    "billing.grace_period.expired": inbound.grace_period_expired,
+    "billing.dispute.opened": inbound.dispute_opened,
+    "billing.dispute.closed": inbound.dispute_closed,
+    "billing.checkout.completed": inbound.checkout_completed,
+    "booking.request.created": inbound.first_booking,
+    "integrations.application.invited": inbound.application_invited,
+    "integrations.hubspot.contact_updated": inbound.hubspot_contact_updated,
+    "notifications.email.bounced": inbound.email_bounced,
+    "notifications.email.complained": inbound.email_complained,
 }

@@ -270,6 +270,8 @@ class User(Base):
     billing_provider: Mapped[str] = mapped_column(String(20), default="stripe")
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(100))
+    #: the Stripe status of that subscription, as billing last reported it
+    stripe_subscription_status: Mapped[str | None] = mapped_column(String(30))
     hubspot_id: Mapped[str | None] = mapped_column(String(100))
     trial_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     grace_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -331,6 +333,20 @@ class StaffUser(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class MemberDispute(Base):
+    """A payment dispute of a member, as billing reports it: a won dispute reactivates a member only
+    when no other is open (domain.md §2.3)."""
+
+    __tablename__ = "member_disputes"
+
+    dispute_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    member_email: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # open | won | lost
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SyncExclusion(Base):

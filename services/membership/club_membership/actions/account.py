@@ -41,6 +41,7 @@ from ..models import (
     DataExportRequest,
     GroupMember,
     MagicLink,
+    MemberDispute,
     MemberNote,
     RefreshSession,
     StaffUser,
@@ -136,6 +137,14 @@ def membership_part(session: Session, user: User) -> dict[str, list[dict[str, An
             }
             for s in session.scalars(select(RefreshSession).where(RefreshSession.subject_email.in_(emails)))
         ],
+        "member_disputes": _rows(
+            session.scalars(select(MemberDispute).where(MemberDispute.member_email.in_(emails))).all(),
+            "dispute_id",
+            "status",
+            "amount_cents",
+            "opened_at",
+            "closed_at",
+        ),
         "member_notes": _rows(
             session.scalars(select(MemberNote).where(MemberNote.member_email.in_(emails))).all(),
             "note",

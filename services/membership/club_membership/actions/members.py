@@ -22,6 +22,7 @@ from ..models import (
     DataExportRequest,
     GroupMember,
     MagicLink,
+    MemberDispute,
     MemberNote,
     MembershipTier,
     RefreshSession,
@@ -430,6 +431,7 @@ def change_email(session: Session, runtime: Runtime, actor: Actor, user: User, n
         (BugReport.__table__, BugReport.user_email),
         (AccountDeletionRequest.__table__, AccountDeletionRequest.email),
         (DataExportRequest.__table__, DataExportRequest.user_email),
+        (MemberDispute.__table__, MemberDispute.member_email),
     )
     session.execute(update(User).where(User.id == user.id).values(email=new_email))
     for table, column in rewrites:
