@@ -512,6 +512,63 @@ class Tour(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# --- calendars and Eventbrite (domain.md §9) -------------------------------------------------------
+
+
+class CalendarSyncState(Base):
+    """Where each Google calendar's incremental sync got to (its sync token), and Eventbrite's."""
+
+    __tablename__ = "calendar_sync_state"
+
+    calendar: Mapped[str] = mapped_column(String(30), primary_key=True)
+    calendar_id: Mapped[str | None] = mapped_column(String(300))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CalendarEvent(Base):
+    """An outside event as last seen (Google Calendar by event id and etag, Eventbrite by event id):
+    what was published to booking, and the tours calendar's busy times."""
+
+    __tablename__ = "calendar_events"
+    __table_args__ = (
+        UniqueConstraint("source", "calendar", "external_id", name="uq_calendar_events_external"),
+        Index("ix_calendar_events_busy", "calendar", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    calendar: Mapped[str] = mapped_column(String(30))
+    external_id: Mapped[str] = mapped_column(String(200))
+    etag: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str | None] = mapped_column(String(500))
+    all_day: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: a record of ours pushed to the calendar (tour, closure, event, wellness_class) and its id
+    record_type: Mapped[str | None] = mapped_column(String(30))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    published_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EventbriteAttendeeState(Base):
+    """What was last published for one person's tickets to one Eventbrite event (publish changes only)."""
+
+    __tablename__ = "eventbrite_attendees"
+    __table_args__ = (
+        UniqueConstraint("eventbrite_event_id", "email", name="uq_eventbrite_attendees_person"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    eventbrite_event_id: Mapped[str] = mapped_column(String(60))
+    email: Mapped[str] = mapped_column(String(320))
+    published_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 # --- legacy imports ---------------------------------------------------------------------------------
 
 

@@ -260,3 +260,82 @@ class ProductMapping(ProductMappingIn):
 
     id = fields.Integer()
     is_active = fields.Boolean()
+
+
+# --- tours -------------------------------------------------------------------------------------------
+
+
+class TourAvailabilityQuery(_Strict):
+    date = fields.Date(required=True)
+
+
+class TourSlot(Schema):
+    start_time = fields.String()
+    end_time = fields.String()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+
+
+class TourBook(_Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = EmailAddress(required=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    date = fields.Date(required=True)
+    start_time = fields.Time(required=True, format="%H:%M")
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class TourPublic(Schema):
+    """What a visitor sees of the tour they booked."""
+
+    id = fields.Integer()
+    visitor_name = fields.String()
+    status = fields.String()
+    tour_date = fields.Date(allow_none=True)
+    start_time = fields.Time(allow_none=True, format="%H:%M")
+    end_time = fields.Time(allow_none=True, format="%H:%M")
+
+
+class Tour(TourPublic):
+    visitor_email = fields.String(allow_none=True)
+    visitor_phone = fields.String(allow_none=True)
+    scheduled_at = fields.AwareDateTime(allow_none=True)
+    ends_at = fields.AwareDateTime(allow_none=True)
+    source = fields.String()
+    notes = fields.String(allow_none=True)
+    hubspot_meeting_id = fields.String(allow_none=True)
+    google_calendar_id = fields.String(allow_none=True)
+    form_submission_id = fields.Integer(allow_none=True)
+    checked_in_at = fields.AwareDateTime(allow_none=True)
+    checked_in_by = fields.String(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    stale = fields.Boolean()
+    created_at = fields.AwareDateTime()
+
+
+class TourQuery(Page):
+    date = fields.Date()
+    status = fields.String(
+        validate=validate.OneOf(("pending", "scheduled", "checked_in", "completed", "no_show", "cancelled"))
+    )
+    stale_only = fields.Boolean(load_default=False)
+
+
+class TourUpdate(_Strict):
+    date = fields.Date()
+    start_time = fields.Time(format="%H:%M")
+    visitor_name = fields.String(validate=validate.Length(min=1, max=200))
+    visitor_email = EmailAddress(allow_none=True)
+    visitor_phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _both(self, data, **_kwargs):
+        if ("date" in data) != ("start_time" in data):
+            raise ValidationError("A new time needs both date and start_time.", "start_time")
+
+
+class TourCancel(_Strict):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))

@@ -29,6 +29,15 @@ ROUTES = {
     ("GET", "/api/v1/hubspot/product-mappings"): "staff",
     ("PUT", "/api/v1/hubspot/product-mappings"): "staff",
     ("DELETE", "/api/v1/hubspot/product-mappings/<int:mapping_id>"): "staff",
+    ("GET", "/api/v1/tours/availability"): "anyone",
+    ("POST", "/api/v1/tours"): "anyone",
+    ("GET", "/api/v1/tours"): "staff",
+    ("GET", "/api/v1/tours/<int:tour_id>"): "staff",
+    ("PATCH", "/api/v1/tours/<int:tour_id>"): "staff",
+    ("POST", "/api/v1/tours/<int:tour_id>/check-in"): "staff",
+    ("POST", "/api/v1/tours/<int:tour_id>/complete"): "staff",
+    ("POST", "/api/v1/tours/<int:tour_id>/no-show"): "staff",
+    ("POST", "/api/v1/tours/<int:tour_id>/cancel"): "staff",
 }
 
 
