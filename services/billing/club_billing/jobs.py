@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
 from club_shared.runtime import Runtime
 
 from .flows import catalog, invoices, payments, subscriptions
@@ -32,7 +32,7 @@ SCHEDULE = (
     Scheduled("grace_period", Daily(time(10, 0))),
     Scheduled("purge_webhook_claims", Daily(time(4, 30))),
     Scheduled("cleanup_jobs", Daily(time(3, 15))),
-    Scheduled("expire_stale_intents", Every(timedelta(minutes=15))),
+    Scheduled("reconcile_intents", Every(timedelta(minutes=15))),
 )
 
 
@@ -49,7 +49,7 @@ class BillingJobs:
             "grace_period": self.grace_period,
             "purge_webhook_claims": self.purge_webhook_claims,
             "cleanup_jobs": self.cleanup_jobs,
-            "expire_stale_intents": self.expire_stale_intents,
+            "reconcile_intents": self.reconcile_intents,
             "sync_product": self.sync_product,
             "push_coupon": self.push_coupon,
         }
@@ -115,18 +115,40 @@ class BillingJobs:
             )
         )
 
-    def expire_stale_intents(self, session: Session, payload: dict[str, Any]) -> None:
-        """Pending intents older than 7 days are cancelled (abandoned payments)."""
+    def reconcile_intents(self, session: Session, payload: dict[str, Any]) -> None:
+        """Every 15 minutes: intents pending for more than 5 minutes are checked with Stripe and take
+        its status; abandoned ones (more than 2 hours) and any pending after 7 days are cancelled."""
+        now = utcnow()
         stale = session.scalars(
             select(StripePaymentIntent)
             .where(
-                StripePaymentIntent.status.in_(("pending", "requires_action")),
-                StripePaymentIntent.created_at < utcnow() - timedelta(days=7),
+                StripePaymentIntent.status.in_(("pending", "processing", "requires_action")),
+                StripePaymentIntent.updated_at < now - timedelta(minutes=5),
             )
+            .order_by(StripePaymentIntent.id)
+            .limit(100)
             .with_for_update(skip_locked=True)
         ).all()
         for intent in stale:
-            intent.status = "canceled"
+            if intent.stripe_payment_intent_id and self.gateway.enabled:
+                remote = self.gateway.v1.payment_intents.retrieve(intent.stripe_payment_intent_id)
+                if remote.status == "succeeded":
+                    payments.intent_succeeded(session, intent, remote.amount_received or remote.amount)
+                    continue
+                if remote.status == "canceled":
+                    intent.status = "canceled"
+                    continue
+                if remote.status in ("processing", "requires_action"):
+                    intent.status = remote.status
+                error = getattr(remote, "last_payment_error", None)
+                if remote.status == "requires_payment_method" and error:
+                    payments.payment_failed(session, intent, reason=error.get("message"))
+                    continue
+            age = now - intent.created_at
+            if age > timedelta(days=7) or (age > timedelta(hours=2) and intent.status == "pending"):
+                intent.status = "canceled"
+                if intent.stripe_payment_intent_id:
+                    enqueue(session, JOBS, "cancel_payment_intent", {"intent_id": intent.id})
 
 
 def make_jobs(runtime: Runtime, *, gateway: StripeGateway | None = None) -> JobRunner:

@@ -3,6 +3,8 @@ a draft, paid by card or out of band, deleted, voided or refunded on cancellatio
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from billing_support import (
     approved,
     booking_data,
@@ -306,3 +308,40 @@ def test_outstanding_balance_of_the_last_90_days(deliver, client, auth, email):
         client.get(f"/api/v1/billing/balance?email={email}", headers=auth("eve@example.com")).status_code
         == 404
     )
+
+
+def test_reconciliation_takes_stripes_status_for_stale_intents(
+    deliver, db, client, auth, email, jobs, stripe_fake
+):
+    from sqlalchemy import update
+
+    from club_billing.models import StripePaymentIntent
+
+    deliver("membership.member.created", member_event(email, "social"))
+    booking_id = next_id()
+    _approve(deliver, email, booking_id, minutes=30)
+    fake = stripe_fake.fake
+    customer = fake.create_customer({"email": email})["id"]
+    remote = fake.create_payment_intent({"amount": "2500", "customer": customer, "confirm": "true"})
+    with db.transaction() as session:
+        session.add(
+            StripePaymentIntent(
+                stripe_payment_intent_id=remote["id"],
+                customer_email=email,
+                amount_cents=2500,
+                status="pending",
+                payment_type="booking_fee",
+                booking_id=booking_id,
+                line_keys=[f"p{booking_id * 10 + 1}"],
+            )
+        )
+    with db.transaction() as session:
+        session.execute(
+            update(StripePaymentIntent)
+            .where(StripePaymentIntent.stripe_payment_intent_id == remote["id"])
+            .values(updated_at=StripePaymentIntent.created_at - timedelta(minutes=10))
+        )
+        jobs.jobs["reconcile_intents"](session, {})
+    body = fees_of(client, auth, booking_id)
+    assert body["participants"][0]["payment_status"] == "paid"
+    assert outbox(db, "billing.payment.succeeded", booking_request_id=booking_id)
