@@ -11,7 +11,7 @@ from .. import queries
 from ..domain.availability import merge
 from ..domain.timeranges import day_span
 from ..schemas import AvailabilityOut, AvailabilityQuery
-from .common import caller, local, unit_of_work
+from .common import caller, local, signed_in, unit_of_work
 
 blp = Blueprint("availability", __name__, url_prefix="/api/v1/availability", description="Free and busy time")
 
@@ -21,6 +21,7 @@ def _span(span):
 
 
 @blp.get("")
+@signed_in
 @blp.arguments(AvailabilityQuery, location="query")
 @blp.response(200, AvailabilityOut)
 def availability(query):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
@@ -14,7 +13,7 @@ from ..flows.closures import add_block
 from ..flows.publishing import audit
 from ..models import AvailabilityBlock
 from ..schemas import BlockIn, BlockOut, BlockQuery
-from .common import caller, unit_of_work
+from .common import caller, staff_only, unit_of_work
 
 blp = Blueprint(
     "availability_blocks", __name__, url_prefix="/api/v1/availability-blocks", description="Manual blocks"
@@ -22,7 +21,7 @@ blp = Blueprint(
 
 
 @blp.get("")
-@require_role("staff")
+@staff_only
 @blp.arguments(BlockQuery, location="query")
 @blp.response(200, BlockOut(many=True))
 def list_blocks(query):
@@ -38,7 +37,7 @@ def list_blocks(query):
 
 
 @blp.post("")
-@require_role("staff")
+@staff_only
 @blp.arguments(BlockIn)
 @blp.response(201, BlockOut)
 @blp.alt_response(200, schema=BlockOut, description="Inside an existing block: skipped, that block returned")
@@ -53,7 +52,7 @@ def create_block(body):
 
 
 @blp.delete("/<int(max=2147483647):block_id>")
-@require_role("staff")
+@staff_only
 @blp.response(204)
 def delete_block(block_id: int):
     who = caller()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
@@ -26,7 +25,7 @@ from ..schemas import (
     RescheduleIn,
     RosterIn,
 )
-from .common import caller, local, now, unit_of_work
+from .common import caller, local, now, signed_in, staff_only, unit_of_work
 
 blp = Blueprint(
     "booking_requests", __name__, url_prefix="/api/v1/booking-requests", description="Booking requests"
@@ -72,6 +71,7 @@ def out(session, req: BookingRequest) -> dict:
 
 
 @blp.post("")
+@signed_in
 @blp.arguments(BookingRequestIn)
 @blp.response(201, BookingOut)
 def create(body):
@@ -95,6 +95,7 @@ def create(body):
 
 
 @blp.get("")
+@signed_in
 @blp.arguments(BookingQuery, location="query")
 @blp.response(200, BookingOut(many=True))
 def list_requests(query):
@@ -125,6 +126,7 @@ def list_requests(query):
 
 
 @blp.get(f"/{ID}")
+@signed_in
 @blp.response(200, BookingOut)
 def get_request(request_id: int):
     """One booking (a member's own only: another member's is 404)."""
@@ -134,7 +136,7 @@ def get_request(request_id: int):
 
 
 @blp.post(f"/{ID}/approve")
-@require_role("staff")
+@staff_only
 @blp.arguments(ApproveIn)
 @blp.response(200, BookingOut)
 def approve(body, request_id: int):
@@ -149,7 +151,7 @@ def approve(body, request_id: int):
 
 
 @blp.post(f"/{ID}/decline")
-@require_role("staff")
+@staff_only
 @blp.arguments(DeclineIn)
 @blp.response(200, BookingOut)
 def decline(body, request_id: int):
@@ -162,6 +164,7 @@ def decline(body, request_id: int):
 
 
 @blp.post(f"/{ID}/cancel")
+@signed_in
 @blp.arguments(CancelIn)
 @blp.response(200, BookingOut)
 def cancel(body, request_id: int):
@@ -177,7 +180,7 @@ def cancel(body, request_id: int):
 
 
 @blp.post(f"/{ID}/check-in")
-@require_role("staff")
+@staff_only
 @blp.response(200, BookingOut)
 def check_in(request_id: int):
     """Check in (staff): 402 OUTSTANDING_BALANCE listing who owes what while anyone owes money."""
@@ -190,7 +193,7 @@ def check_in(request_id: int):
 
 
 @blp.post(f"/{ID}/no-show")
-@require_role("staff")
+@staff_only
 @blp.response(200, BookingOut)
 def no_show(request_id: int):
     who = caller()
@@ -202,7 +205,7 @@ def no_show(request_id: int):
 
 
 @blp.post(f"/{ID}/attended")
-@require_role("staff")
+@staff_only
 @blp.response(200, BookingOut)
 def attended(request_id: int):
     """Mark attended directly (staff); no-show fees stand, guest passes are consumed."""
@@ -215,6 +218,7 @@ def attended(request_id: int):
 
 
 @blp.put(f"/{ID}/participants")
+@signed_in
 @blp.arguments(RosterIn)
 @blp.response(200, BookingOut)
 def change_roster(body, request_id: int):
@@ -229,7 +233,7 @@ def change_roster(body, request_id: int):
 
 
 @blp.post(f"/{ID}/reschedule")
-@require_role("staff")
+@staff_only
 @blp.arguments(RescheduleIn)
 @blp.response(200, BookingOut)
 def reschedule(body, request_id: int):
@@ -242,6 +246,7 @@ def reschedule(body, request_id: int):
 
 
 @blp.post(f"/{ID}/participants/<int(max=2147483647):participant_id>/guest-pass")
+@signed_in
 @blp.response(200, BookingOut)
 @blp.alt_response(409, description="No guest pass left: the guest pays the guest fee")
 def use_guest_pass(request_id: int, participant_id: int):

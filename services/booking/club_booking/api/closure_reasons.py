@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
 from ..flows.publishing import audit
 from ..models import ClosureReason
 from ..schemas import ClosureReasonIn, ClosureReasonOut
-from .common import caller, unit_of_work
+from .common import caller, signed_in, staff_only, unit_of_work
 
 blp = Blueprint(
     "closure_reasons", __name__, url_prefix="/api/v1/closure-reasons", description="Reasons for closures"
@@ -20,6 +19,7 @@ blp = Blueprint(
 
 
 @blp.get("")
+@signed_in
 @blp.response(200, ClosureReasonOut(many=True))
 def list_reasons():
     caller()
@@ -32,7 +32,7 @@ def list_reasons():
 
 
 @blp.post("")
-@require_role("staff")
+@staff_only
 @blp.arguments(ClosureReasonIn)
 @blp.response(201, ClosureReasonOut)
 def create_reason(body):
@@ -53,7 +53,7 @@ def create_reason(body):
 
 
 @blp.delete("/<int(max=2147483647):reason_id>")
-@require_role("staff")
+@staff_only
 @blp.response(204)
 def delete_reason(reason_id: int):
     with unit_of_work() as session:

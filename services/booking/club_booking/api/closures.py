@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
@@ -13,7 +12,7 @@ from ..flows import closures as flow
 from ..flows.publishing import audit
 from ..models import FacilityClosure
 from ..schemas import ClosureIn, ClosureOut, ClosureQuery
-from .common import caller, now, unit_of_work
+from .common import caller, now, signed_in, staff_only, unit_of_work
 
 blp = Blueprint("closures", __name__, url_prefix="/api/v1/closures", description="Facility closures")
 
@@ -26,6 +25,7 @@ def _out(session, closure: FacilityClosure, affected=None) -> dict:
 
 
 @blp.get("")
+@signed_in
 @blp.arguments(ClosureQuery, location="query")
 @blp.response(200, ClosureOut(many=True))
 def list_closures(query):
@@ -42,6 +42,7 @@ def list_closures(query):
 
 
 @blp.get("/<int(max=2147483647):closure_id>")
+@signed_in
 @blp.response(200, ClosureOut)
 def get_closure(closure_id: int):
     caller()
@@ -53,7 +54,7 @@ def get_closure(closure_id: int):
 
 
 @blp.post("")
-@require_role("staff")
+@staff_only
 @blp.arguments(ClosureIn)
 @blp.response(201, ClosureOut)
 def create_closure(body):
@@ -68,7 +69,7 @@ def create_closure(body):
 
 
 @blp.delete("/<int(max=2147483647):closure_id>")
-@require_role("staff")
+@staff_only
 @blp.response(204)
 def delete_closure(closure_id: int):
     """Remove a closure and its blocks (repeating it changes nothing)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -10,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from club_shared.auth import Identity, current_identity
+from club_shared.auth import Identity, current_identity, require_role
 from club_shared.clubtime import utcnow
 from club_shared.problems import Problem
 from club_shared.web import runtime
@@ -44,3 +45,20 @@ def unit_of_work() -> Iterator[Session]:
 def local(instant: datetime | None) -> datetime | None:
     """An instant as club time (ISO 8601 with the club's offset on output)."""
     return instant.astimezone(runtime().tz) if instant is not None else None
+
+
+def signed_in(view):
+    """Any signed-in caller (member, staff, admin): checked before the body is read, so an anonymous
+    caller gets 401 whatever they sent."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        current_identity()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+#: Staff of any role (staff, golf instructor) and admins (domain.md: "staff" = any staff_users role).
+staff_only = require_role("staff", "golf_instructor")
+admin_only = require_role("admin")

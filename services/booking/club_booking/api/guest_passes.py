@@ -15,7 +15,7 @@ from ..domain import passes as rules
 from ..flows import passes
 from ..models import GuestPass, GuestPassHold
 from ..schemas import _In
-from .common import caller, local, now, unit_of_work
+from .common import caller, local, now, signed_in, unit_of_work
 
 blp = Blueprint("guest_passes", __name__, url_prefix="/api/v1/guest-passes", description="Guest passes")
 
@@ -42,6 +42,7 @@ class PassesOut(Schema):
 
 
 @blp.get("")
+@signed_in
 @blp.arguments(PassQuery, location="query")
 @blp.response(200, PassesOut)
 def get_passes(query):

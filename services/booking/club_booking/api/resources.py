@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
 from ..flows.publishing import audit
 from ..models import Resource
 from ..schemas import ResourceIn, ResourceOut, ResourcePatch
-from .common import caller, unit_of_work
+from .common import admin_only, caller, unit_of_work
 
 blp = Blueprint("resources", __name__, url_prefix="/api/v1/resources", description="Bays and rooms")
 
@@ -38,7 +37,7 @@ def get_resource(resource_id: int):
 
 
 @blp.post("")
-@require_role("admin")
+@admin_only
 @blp.arguments(ResourceIn)
 @blp.response(201, ResourceOut)
 def create_resource(body):
@@ -55,7 +54,7 @@ def create_resource(body):
 
 
 @blp.patch("/<int(max=2147483647):resource_id>")
-@require_role("admin")
+@admin_only
 @blp.arguments(ResourcePatch)
 @blp.response(200, ResourceOut)
 def update_resource(body, resource_id: int):

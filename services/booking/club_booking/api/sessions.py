@@ -6,14 +6,13 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from club_shared.auth import require_role
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
 from ..domain.timeranges import day_span
 from ..models import BookingParticipant, BookingRequest, BookingSession
 from ..schemas import ClubDate, ParticipantOut, QueryId, WallTime, _In
-from .common import local, unit_of_work
+from .common import local, staff_only, unit_of_work
 
 blp = Blueprint("sessions", __name__, url_prefix="/api/v1/sessions", description="Sessions and rosters")
 
@@ -74,7 +73,7 @@ def _out(session, ses: BookingSession) -> dict:
 
 
 @blp.get("")
-@require_role("staff")
+@staff_only
 @blp.arguments(SessionQuery, location="query")
 @blp.response(200, SessionOut(many=True))
 def list_sessions(query):
@@ -92,7 +91,7 @@ def list_sessions(query):
 
 
 @blp.get("/<int(max=2147483647):session_id>")
-@require_role("staff")
+@staff_only
 @blp.response(200, SessionOut)
 def get_session(session_id: int):
     with unit_of_work() as session:
