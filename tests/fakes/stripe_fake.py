@@ -277,6 +277,9 @@ class FakeStripe:
         ("GET", r"/v1/subscriptions/(?P<id>[^/]+)", "retrieve_subscription"),
         ("POST", r"/v1/subscriptions/(?P<id>[^/]+)", "update_subscription"),
         ("DELETE", r"/v1/subscriptions/(?P<id>[^/]+)", "cancel_subscription"),
+        ("POST", r"/v1/subscription_items", "create_subscription_item"),
+        ("POST", r"/v1/subscription_items/(?P<id>[^/]+)", "update_subscription_item"),
+        ("DELETE", r"/v1/subscription_items/(?P<id>[^/]+)", "delete_subscription_item"),
         ("POST", r"/v1/checkout/sessions", "create_checkout_session"),
         ("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)", "retrieve_checkout_session"),
         ("POST", r"/v1/billing_portal/sessions", "create_portal_session"),
@@ -653,6 +656,8 @@ class FakeStripe:
         return self._list(list(self.objects.get("product", {}).values()), "/v1/products")
 
     def create_price(self, p):
+        if p.get("product_data") and not p.get("product"):
+            p = {**p, "product": self.create_product(p["product_data"])["id"]}
         price = {
             "id": self.new_id("price"),
             "object": "price",
@@ -750,6 +755,44 @@ class FakeStripe:
         subscription["status"] = "canceled"
         self.emit("customer.subscription.deleted", subscription)
         return subscription
+
+    def _find_item(self, item_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        for subscription in self.objects.get("subscription", {}).values():
+            for item in subscription["items"]["data"]:
+                if item["id"] == item_id:
+                    return subscription, item
+        raise StripeError(404, f"No such subscription item: '{item_id}'", code="resource_missing")
+
+    def create_subscription_item(self, p):
+        subscription = self.get("subscription", p.get("subscription", ""))
+        if subscription["status"] == "canceled":
+            raise StripeError(400, "This subscription is canceled.", code="resource_missing")
+        price = self.get("price", p.get("price", ""))
+        item = {
+            "id": self.new_id("si"),
+            "object": "subscription_item",
+            "price": price,
+            "quantity": _int(p.get("quantity"), 1),
+            "discounts": [d.get("coupon") for d in p.get("discounts", [])],
+            "metadata": p.get("metadata", {}),
+            "subscription": subscription["id"],
+        }
+        subscription["items"]["data"].append(item)
+        self.emit("customer.subscription.updated", subscription)
+        return item
+
+    def update_subscription_item(self, p, id):
+        subscription, item = self._find_item(id)
+        if "quantity" in p:
+            item["quantity"] = _int(p["quantity"], 1)
+        self.emit("customer.subscription.updated", subscription)
+        return item
+
+    def delete_subscription_item(self, p, id):
+        subscription, item = self._find_item(id)
+        subscription["items"]["data"].remove(item)
+        self.emit("customer.subscription.updated", subscription)
+        return {"id": id, "object": "subscription_item", "deleted": True}
 
     # --- Checkout, portal, events ----------------------------------------------------------------
 

@@ -10,9 +10,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from club_shared.events import Event
+from club_shared.jobs import enqueue
 
 from .flows import fees, legacy, payments, readmodels
-from .models import TierRule
+from .models import JOBS, TierRule
 
 # --- booking -------------------------------------------------------------------------------------
 
@@ -74,6 +75,15 @@ def on_tier_deleted(session: Session, event: Event) -> None:
     session.execute(update(TierRule).where(TierRule.slug == event.data["slug"]).values(is_active=False))
 
 
+def on_group_member_added(session: Session, event: Event) -> None:
+    """The subscription item is added at Stripe by a job, after this transaction."""
+    enqueue(session, JOBS, "add_group_item", dict(event.data), max_attempts=8)
+
+
+def on_group_member_removed(session: Session, event: Event) -> None:
+    enqueue(session, JOBS, "remove_group_item", dict(event.data), max_attempts=8)
+
+
 # --- integrations --------------------------------------------------------------------------------
 
 
@@ -110,5 +120,7 @@ HANDLERS = {
     "membership.tier.created": on_tier,
     "membership.tier.updated": on_tier,
     "membership.tier.deleted": on_tier_deleted,
+    "membership.group.member_added": on_group_member_added,
+    "membership.group.member_removed": on_group_member_removed,
     "integrations.legacy_purchase.imported": on_legacy_purchase,
 }

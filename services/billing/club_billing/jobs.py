@@ -18,7 +18,7 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
 from club_shared.runtime import Runtime
 
-from .flows import catalog, invoices, payments, subscriptions
+from .flows import catalog, groups, invoices, payments, subscriptions
 from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
 from .stripe_gateway import StripeGateway, gateway_for
 
@@ -52,7 +52,15 @@ class BillingJobs:
             "reconcile_intents": self.reconcile_intents,
             "sync_product": self.sync_product,
             "push_coupon": self.push_coupon,
+            "add_group_item": self.add_group_item,
+            "remove_group_item": self.remove_group_item,
         }
+
+    def add_group_item(self, session: Session, payload: dict[str, Any]) -> None:
+        groups.add_item(session, self.gateway, payload)
+
+    def remove_group_item(self, session: Session, payload: dict[str, Any]) -> None:
+        groups.remove_item(session, self.gateway, payload)
 
     def sync_product(self, session: Session, payload: dict[str, Any]) -> None:
         catalog.sync_product(session, self.gateway, payload["slug"])

@@ -210,6 +210,23 @@ class ProductUpdated(_Strict):
     tier_slug = fields.String(load_default=None, allow_none=True)
 
 
+class GroupItem(_Strict):
+    """A billing-group member's subscription item (domain.md §2.4): added (family add-on at the tier's
+    price with coupon FAMILY20, or a corporate seat) → membership activates the member with provider
+    family_addon; failed → membership puts them back to pending with no tier."""
+
+    group_id = fields.Integer(required=True)
+    group_type = fields.String(required=True, validate=validate.OneOf(["family", "corporate"]))
+    primary_email = fields.Email(required=True)
+    member_email = fields.Email(required=True)
+    member_id = fields.String(required=True, allow_none=True)
+    subscription_id = fields.String(required=True, allow_none=True)
+    subscription_item_id = fields.String(required=True, allow_none=True)
+    #: corporate: the seat quantity now on the item
+    quantity = fields.Integer(load_default=None, allow_none=True)
+    reason = fields.String(load_default=None, allow_none=True)
+
+
 SCHEMAS = {
     ("billing.fees.calculated", 1): FeesCalculated,
     ("billing.invoice.created", 1): Invoice,
@@ -230,4 +247,6 @@ SCHEMAS = {
     ("billing.dispute.closed", 1): Dispute,
     ("billing.checkout.completed", 1): CheckoutCompleted,
     ("billing.product.updated", 1): ProductUpdated,
+    ("billing.group_item.added", 1): GroupItem,
+    ("billing.group_item.failed", 1): GroupItem,
 }
