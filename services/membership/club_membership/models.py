@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm import relationship as orm_relationship
 
 from club_shared.bus import bus_tables
+from club_shared.jobs import job_tables
 from club_shared.models import ServiceBase, new_metadata
 
 
@@ -623,6 +624,7 @@ class CafeItem(Base):
 
 
 BUS = bus_tables(Base.metadata)
+JOBS = job_tables(Base.metadata)
 
 #: Sign-in codes travel to notifications in the outbox; this index lets us purge those rows cheaply.
 SIGNIN_OUTBOX_INDEX = Index(
