@@ -31,10 +31,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pika
 import pika.spec
 from sqlalchemy import BigInteger, Column, Identity, MetaData, String, Table, Uuid, func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from club_shared.bus import Relay, bus_tables, publish
 from club_shared.config import Settings
@@ -149,9 +151,13 @@ class Bench:
         self._runtime = Runtime(self.settings, BUS)
 
     def spawn(self, *role: str) -> subprocess.Popen:
+        # Named in pg_stat_activity, so the CPU of its PostgreSQL backends can be told apart.
+        named = make_url(self.env["DATABASE_URL"]).update_query_dict(
+            {"application_name": f"club-bench{role[0].replace('_', '-')}"}
+        )
         return subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), *role],
-            env=self.env,
+            env={**self.env, "DATABASE_URL": named.render_as_string(hide_password=False)},
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -177,6 +183,48 @@ class Bench:
             time.sleep(0.05)
 
 
+class CpuMeter:
+    """CPU seconds spent by the bus: the relay and consumer processes, their PostgreSQL backends and
+    the broker (the whole RabbitMQ node: shared with anything else using it). Read from /proc, so
+    only when PostgreSQL and RabbitMQ run on this machine; a figure that survives a busy machine
+    better than a rate does."""
+
+    def __init__(self, bench: Bench, workers: list[subprocess.Popen]):
+        self.bench = bench
+        self.groups = {"relay": [workers[0].pid], "consumer": [workers[1].pid]}
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        with self.bench.runtime.db.transaction() as session:
+            backends = session.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'club-bench-%'")
+            ).all()
+        broker = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/comm") if _read(p) == "beam.smp"]
+        pids = {**self.groups, "postgresql": backends, "rabbitmq": broker}
+        return {group: {pid: _cpu_seconds(pid) for pid in found} for group, found in pids.items()}
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict[str, float]:
+        return {
+            group: sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
+            for group, now in after.items()
+        }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 if it is gone)."""
+    fields = _read(Path(f"/proc/{pid}/stat")).rsplit(")", 1)[-1].split()
+    if len(fields) < 13:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def write_events(bench: Bench, first: int, events: int) -> float:
     """Write events to the outbox in transactions of BATCH; the seconds it took."""
     started = time.perf_counter()
@@ -187,7 +235,13 @@ def write_events(bench: Bench, first: int, events: int) -> float:
     return time.perf_counter() - started
 
 
-def throughput(bench: Bench, events: int, first: int, paused: list[subprocess.Popen] | None) -> dict:
+def throughput(
+    bench: Bench,
+    events: int,
+    first: int,
+    paused: list[subprocess.Popen] | None,
+    meter: CpuMeter | None = None,
+) -> dict:
     """(a) events/s from the outbox to the consumer's inbox.
 
     `paused`: the workers are stopped (SIGSTOP) while the events are written, then resumed, and
@@ -202,10 +256,12 @@ def throughput(bench: Bench, events: int, first: int, paused: list[subprocess.Po
         written_s = write_events(bench, first, events)
         with db.transaction() as session:
             resumed_at = session.scalar(select(func.clock_timestamp()))
+        cpu_before = meter.sample() if meter else None
     finally:
         for worker in paused or ():
             worker.send_signal(signal.SIGCONT)
     bench.wait_handled(before, events, timeout=max(120, events / 100))
+    cpu = CpuMeter.spent(cpu_before, meter.sample()) if meter else {}
     outbox, inbox = BUS.outbox, BUS.inbox
     with db.transaction() as session:
         first_commit, last_handled = session.execute(
@@ -223,6 +279,7 @@ def throughput(bench: Bench, events: int, first: int, paused: list[subprocess.Po
         "events_per_s": events / seconds,
         "write_events_per_s": events / written_s,
         "duplicate_effects": duplicates,
+        "cpu_us_per_event": {group: round(seconds / events * 1e6) for group, seconds in cpu.items()},
     }
 
 
@@ -473,7 +530,8 @@ def main() -> int:
         bench.wait_handled(before, 1, timeout=60)
 
         print(f"(a) throughput: {args.events:,} events from a backlog ...", flush=True)
-        results["throughput"] = throughput(bench, args.events, 1, paused=workers)
+        meter = CpuMeter(bench, workers) if _local(settings) else None
+        results["throughput"] = throughput(bench, args.events, 1, paused=workers, meter=meter)
         print(json.dumps(results["throughput"]), flush=True)
         print(f"(a') throughput: {args.events:,} events while they are written ...", flush=True)
         results["live"] = throughput(bench, args.events, 1 + args.events, paused=None)
@@ -508,6 +566,11 @@ def main() -> int:
         RESULTS.write_text(existing.rstrip("\n") + "\n\n" + section)
         print(f"appended to {RESULTS}")
     return 0
+
+
+def _local(settings: Settings) -> bool:
+    hosts = {make_url(settings.database_url).host, urlsplit(settings.amqp_url).hostname}
+    return hosts <= {"127.0.0.1", "localhost", None}
 
 
 def _delete_namespace(settings: Settings) -> None:
