@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import faultkit
+import pika
 import pytest
 
 from club_shared.bus.transport import PARKED_REASON_HEADER
@@ -28,11 +29,18 @@ def parked_ids(runtime) -> list[str]:
         transport.close()
 
 
+def queue_depth(runtime) -> int:
+    with pika.BlockingConnection(pika.URLParameters(runtime.settings.amqp_url)) as connection:
+        declared = connection.channel().queue_declare(runtime.queues.main, passive=True)
+        return declared.method.message_count
+
+
 def club_bus(runtime, *args: str) -> str:
     """Run the `club-bus` command line against the test's namespace; its output."""
-    executable = Path(sys.executable).with_name("club-bus")
+    executable = Path(sys.executable).with_name("club-bus")  # the console script of the venv
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "club_shared.cli"]
     done = subprocess.run(
-        [str(executable), *args],
+        [*command, *args],
         env=faultkit.child_env(runtime.settings),
         capture_output=True,
         text=True,
@@ -127,14 +135,6 @@ def test_an_event_that_keeps_killing_its_consumer_is_parked_after_max_deliveries
     wait_for_handled(runtime, faultkit.CONSUMER, event_id, timeout=15)
     assert faultkit.effect_counts(runtime) == {event_id: 1}
     consumer.wait_for(lambda: consumer.deliveries_of(event_id) == [(0, "ack")])
-
-
-def queue_depth(runtime) -> int:
-    import pika
-
-    with pika.BlockingConnection(pika.URLParameters(runtime.settings.amqp_url)) as connection:
-        declared = connection.channel().queue_declare(runtime.queues.main, passive=True)
-        return declared.method.message_count
 
 
 def test_parked_reason_is_kept(bus):
