@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -78,6 +79,10 @@ def job_tables(metadata: MetaData) -> JobTables:
     return JobTables(job_queue, scheduler_claims)
 
 
+#: NOTIFY channel that wakes the job runner when a job is queued (delivered at commit).
+JOBS_CHANNEL = "club_jobs"
+
+
 def enqueue(
     session: Session,
     tables: JobTables,
@@ -124,6 +129,9 @@ class Scheduled:
 
 
 class JobRunner:
+    """Runs a service's jobs on `threads` threads (jobs mostly wait on outside systems; SKIP LOCKED
+    lets the threads and every replica share the queue), woken by NOTIFY when a job is queued."""
+
     def __init__(
         self,
         db: Database,
@@ -131,23 +139,28 @@ class JobRunner:
         jobs: Mapping[str, Job],
         tz: ZoneInfo,
         schedule: tuple[Scheduled, ...] = (),
+        *,
+        threads: int = 1,
     ):
         self.db = db
         self.tables = tables
         self.jobs = dict(jobs)
         self.tz = tz
         self.schedule = schedule
+        self.threads = threads
+        self._claimed: dict[str, str] = {}  # job name → the latest period this process saw claimed
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
         """Enqueue every scheduled job whose period has come and that no replica has claimed yet."""
         now = now or utcnow()
-        fired = []
+        fired, seen = [], {}
         claims = self.tables.scheduler_claims
         with self.db.transaction() as session:
             for entry in self.schedule:
                 period = entry.when.period(now, self.tz)
-                if period is None:
-                    continue
+                if period is None or self._claimed.get(entry.name) == period:
+                    continue  # known to be claimed already: no need to ask the database again
+                seen[entry.name] = period
                 claimed = session.execute(
                     pg_insert(claims)
                     .values(job_name=entry.name, period_key=period)
@@ -157,6 +170,7 @@ class JobRunner:
                 if claimed:
                     enqueue(session, self.tables, entry.name, {"period": period})
                     fired.append(entry.name)
+        self._claimed.update(seen)
         return fired
 
     def run_due(self, limit: int = 20) -> int:
@@ -207,14 +221,32 @@ class JobRunner:
             )
 
     def run(self, stop: threading.Event, *, tick_s: float = 1.0) -> None:
+        """Fire schedules and run due jobs until `stop`: at once when woken, else every `tick_s`."""
+        helpers = [
+            threading.Thread(target=self._loop, args=(stop, tick_s, False), name=f"jobs-{n}", daemon=True)
+            for n in range(1, self.threads)
+        ]
+        for helper in helpers:
+            helper.start()
+        self._loop(stop, tick_s, True)
+        for helper in helpers:
+            helper.join(timeout=10)
+
+    def _loop(self, stop: threading.Event, tick_s: float, fires_schedules: bool) -> None:
         backoff = tick_s
         while not stop.is_set():
             try:
-                self.fire_due()
-                while self.run_due() and not stop.is_set():
-                    pass
-                backoff = tick_s
-            except SQLAlchemyError as exc:
+                with psycopg.connect(self.db.libpq_url(), autocommit=True) as listener:
+                    listener.execute(f"LISTEN {JOBS_CHANNEL}")
+                    while not stop.is_set():
+                        if fires_schedules:
+                            self.fire_due()
+                        while self.run_due() and not stop.is_set():
+                            pass
+                        backoff = tick_s
+                        for _ in listener.notifies(timeout=tick_s, stop_after=1):
+                            pass
+            except (SQLAlchemyError, psycopg.Error) as exc:
                 log.warning("job runner: database unavailable", extra={"error": repr(exc)})
                 backoff = min(backoff * 2, 10.0)
-            stop.wait(backoff)
+                stop.wait(backoff)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +28,11 @@ JSON_ONLY = ("application/json",)
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, as every error response of the suite carries them."""
+    """RFC 9457 problem details, as every error response of the suite carries them (and extension
+    members such as `errors`, `request_id` or `retry_after_seconds`)."""
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(required=True, metadata={"example": "urn:clubhouse:problem:STATE_CONFLICT"})
     title = fields.String(required=True)

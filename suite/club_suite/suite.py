@@ -41,7 +41,8 @@ def start_suite(settings_for: dict[str, Settings] | None = None, *, seed: bool =
         # Every queue exists before any relay starts, so no early event goes unrouted.
         declare_topology(runtimes[service], handlers[service])
     for service in SERVICES:
-        threads += start_worker(runtimes[service], handlers[service], stop)
+        jobs = importlib.import_module(f"club_{service}.jobs").make_jobs(runtimes[service])
+        threads += start_worker(runtimes[service], handlers[service], stop, jobs)
     if seed:
         from .seed import seed_demo_club
 

@@ -8,11 +8,9 @@ asked for) so that a message given up is recorded as failed rather than left as 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import date, time, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -48,7 +46,9 @@ PUSH_TTL_S = 24 * 3600
 class Deliveries:
     """The job functions, bound to the channels and settings of one runtime."""
 
-    def __init__(self, runtime: Runtime, email: EmailChannel | None = None, push_channel: PushChannel | None = None):
+    def __init__(
+        self, runtime: Runtime, email: EmailChannel | None = None, push_channel: PushChannel | None = None
+    ):
         self.runtime = runtime
         self.settings = runtime.settings
         self.email = email or EmailChannel(runtime.settings)
@@ -84,7 +84,9 @@ class Deliveries:
             return
         self._push_to(session, notification, payload["subscription_id"], attempt=payload["attempt"])
 
-    def _push_to(self, session: Session, notification: Notification, subscription_id: int, attempt: int) -> None:
+    def _push_to(
+        self, session: Session, notification: Notification, subscription_id: int, attempt: int
+    ) -> None:
         subscription = session.get(PushSubscription, subscription_id)
         if subscription is None or subscription.user_email != notification.user_email:
             return
@@ -127,7 +129,11 @@ class Deliveries:
                 session,
                 JOBS,
                 "push_one",
-                {"notification_id": notification.id, "subscription_id": subscription.id, "attempt": attempt + 1},
+                {
+                    "notification_id": notification.id,
+                    "subscription_id": subscription.id,
+                    "attempt": attempt + 1,
+                },
                 run_at=now + delay,
             )
         else:
@@ -147,13 +153,23 @@ class Deliveries:
         raw = push.encode(message)
         after = payload.get("after_id", 0)
         batch = session.scalars(
-            select(PushSubscription).where(PushSubscription.id > after).order_by(PushSubscription.id).limit(200)
+            select(PushSubscription)
+            .where(PushSubscription.id > after)
+            .order_by(PushSubscription.id)
+            .limit(200)
         ).all()
         for subscription in batch:
             if not self.push.endpoint_allowed(subscription.endpoint):
                 continue
             try:
-                result = self.push.send(subscription.endpoint, subscription.keys, raw, ttl=PUSH_TTL_S, urgency="normal", topic=message.tag)
+                result = self.push.send(
+                    subscription.endpoint,
+                    subscription.keys,
+                    raw,
+                    ttl=PUSH_TTL_S,
+                    urgency="normal",
+                    topic=message.tag,
+                )
             except DeliveryError:
                 continue
             if result.status == "sent":
@@ -175,7 +191,10 @@ class Deliveries:
         if "secret_id" in payload:
             secret_row = session.get(PendingSecret, payload["secret_id"])
             if secret_row is None or secret_row.expires_at <= utcnow():
-                entry.status, entry.subject = "expired", emails.SECRET_SUBJECTS.get(entry.template or "", entry.subject)
+                entry.status, entry.subject = (
+                    "expired",
+                    emails.SECRET_SUBJECTS.get(entry.template or "", entry.subject),
+                )
                 entry.body = emails.SECRET_TEMPLATES.get(entry.template or "", entry.body)
                 if secret_row is not None:
                     session.delete(secret_row)
@@ -212,7 +231,9 @@ class Deliveries:
             entry.status = "retrying"
             now = utcnow()
             delay = (
-                rules.parse_retry_after(exc.retry_after, now) if exc.retry_after else rules.retry_delay(attempt + 1)
+                rules.parse_retry_after(exc.retry_after, now)
+                if exc.retry_after
+                else rules.retry_delay(attempt + 1)
             )
             enqueue(session, JOBS, "email", {**payload, "attempt": attempt + 1}, run_at=now + delay)
             return
@@ -233,17 +254,21 @@ class Deliveries:
         now = utcnow()
         session.execute(
             delete(Notification).where(
-                Notification.created_at < rules.retention_cutoff(now, self.settings.notification_retention_days)
+                Notification.created_at
+                < rules.retention_cutoff(now, self.settings.notification_retention_days)
             )
         )
         session.execute(
             delete(PushSubscription).where(
-                func.coalesce(PushSubscription.last_used_at, PushSubscription.created_at) < now - rules.PUSH_PRUNE_AFTER
+                func.coalesce(PushSubscription.last_used_at, PushSubscription.created_at)
+                < now - rules.PUSH_PRUNE_AFTER
             )
         )
         queue = JOBS.job_queue
         session.execute(
-            delete(queue).where(queue.c.status != "pending", queue.c.finished_at < now - rules.FINISHED_JOBS_KEPT)
+            delete(queue).where(
+                queue.c.status != "pending", queue.c.finished_at < now - rules.FINISHED_JOBS_KEPT
+            )
         )
         session.execute(delete(PendingSecret).where(PendingSecret.expires_at <= now))
 
@@ -299,49 +324,12 @@ def _attachments(template: str, context: dict[str, Any]) -> tuple[Attachment, ..
     return ()
 
 
-class WakingJobRunner(JobRunner):
-    """The shared JobRunner, woken by NOTIFY when a delivery is queued instead of waiting out its
-    one-second tick, so a push leaves within milliseconds of the notification's commit; and run on
-    `threads` threads, since a delivery mostly waits (on the database, on the push service), and
-    SKIP LOCKED lets them share the queue."""
-
-    threads = 2
-
-    def run(self, stop: threading.Event, *, tick_s: float = 1.0) -> None:
-        helpers = [
-            threading.Thread(target=self._loop, args=(stop, tick_s, False), name=f"notifications-jobs-{n}", daemon=True)
-            for n in range(1, self.threads)
-        ]
-        for helper in helpers:
-            helper.start()
-        self._loop(stop, tick_s, True)
-        for helper in helpers:
-            helper.join(timeout=10)
-
-    def _loop(self, stop: threading.Event, tick_s: float, schedules: bool) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.db.libpq_url(), autocommit=True) as conn:
-                    conn.execute(f"LISTEN {notify.JOBS_CHANNEL}")
-                    while not stop.is_set():
-                        if schedules:
-                            self.fire_due()
-                        while self.run_due(limit=10) and not stop.is_set():
-                            pass
-                        # Wait for the next wake-up (or the tick, for jobs that come due by time).
-                        for _ in conn.notifies(timeout=tick_s, stop_after=1):
-                            break
-            except (psycopg.Error, SQLAlchemyError) as exc:
-                log.warning("job runner: database unavailable", extra={"error": repr(exc)})
-                stop.wait(2.0)
-
-
-def make_jobs(runtime: Runtime, *, email: EmailChannel | None = None, push_channel: PushChannel | None = None) -> JobRunner:
+def make_jobs(
+    runtime: Runtime, *, email: EmailChannel | None = None, push_channel: PushChannel | None = None
+) -> JobRunner:
     deliveries = Deliveries(runtime, email, push_channel)
     announce(deliveries.email, deliveries.push)
-    return WakingJobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE)
+    return JobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE, threads=2)
 
 
 def queue_broadcast(session: Session, message: messages.Message) -> None:
@@ -359,4 +347,3 @@ def queue_broadcast(session: Session, message: messages.Message) -> None:
             "link": message.link,
         },
     )
-    notify._wake_jobs(session)

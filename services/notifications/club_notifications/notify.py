@@ -28,16 +28,6 @@ from .models import (
     StaffRecipient,
 )
 
-#: NOTIFY channel that wakes the job runner when a delivery job is queued.
-JOBS_CHANNEL = "notifications_jobs"
-
-
-def _wake_jobs(session: Session) -> None:
-    """Wake the job runner when this transaction commits (once per transaction is enough)."""
-    if not session.info.get("jobs_woken"):
-        session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
-        session.info["jobs_woken"] = True
-
 
 def notify_member(session: Session, email: str, message: Message) -> Notification | None:
     """The in-app row (and push / e-mail jobs as the message asks), or None when nothing is sent:
@@ -86,7 +76,6 @@ def notify_member(session: Session, email: str, message: Message) -> Notificatio
         notification = row
         if message.push and subscribed:
             enqueue(session, JOBS, "push", {"notification_id": notification.id})
-            _wake_jobs(session)
     if message.email is not None:
         queue_email(session, email, message.email)
     return notification
@@ -141,7 +130,6 @@ def queue_email(
         session.flush()
         payload["secret_id"] = held.id
     enqueue(session, JOBS, "email", payload)
-    _wake_jobs(session)
     return entry
 
 
