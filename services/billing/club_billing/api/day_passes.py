@@ -74,6 +74,7 @@ class RedeemIn(_In):
 @blp.post("/checkout")
 @blp.arguments(CheckoutIn)
 @blp.response(201, CheckoutOut)
+@blp.alt_response(503, description="Stripe is not configured: Checkout is off (PAYMENTS_UNAVAILABLE).")
 def checkout(body):
     """Start a Stripe Checkout for a day pass (anyone; rate-limited by the gateway; 100% promotion
     codes allowed). The purchase is recorded from Stripe's webhook, once per payment intent."""

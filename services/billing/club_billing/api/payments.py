@@ -32,6 +32,7 @@ def _booking(session, booking_id: int) -> BillingBooking:
 @blp.post("/booking-requests/<int:booking_id>/pay")
 @signed_in
 @blp.response(202, PaymentStarted)
+@blp.alt_response(503, description="Stripe is not configured: card payments are off (PAYMENTS_UNAVAILABLE).")
 @blp.doc(security=[{"bearerAuth": []}])
 def pay(booking_id: int):
     """Pay what the booking owes with the card on file: its invoice is finalised and charged after
