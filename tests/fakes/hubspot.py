@@ -62,7 +62,7 @@ _SINGULAR = {
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -321,6 +321,7 @@ class FakeHubSpot:
                             obj,
                             _csv(request.args.getlist("properties")),
                             _csv(request.args.getlist("associations")),
+                            object_type,
                         ),
                     )
                 if method == "PATCH":

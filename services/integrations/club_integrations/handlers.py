@@ -13,7 +13,7 @@ from club_shared.clubtime import utcnow
 from club_shared.events import Event
 
 from .domain import hubspot as hubspot_rules
-from .flows import trackman
+from .flows import forms, trackman
 from .flows.hubspot_queue import enqueue
 from .models import (
     ClubSetting,
@@ -110,6 +110,8 @@ def member_status_changed(session: Session, event: Event) -> None:
     upsert_member(session, data)
     key = f"status_sync_{data['email']}_{data['old_status']}_to_{data['new_status']}"
     enqueue(session, "sync_tier", data["email"], {"reason": "status"}, key=key)
+    if data["new_status"] == "active":
+        forms.member_activated(session, data["email"], utcnow())  # an invited applicant converted
 
 
 def member_tier_changed(session: Session, event: Event) -> None:

@@ -19,7 +19,7 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled
 from club_shared.runtime import Runtime
 
-from .flows import hubspot_pull, trackman
+from .flows import forms, hubspot_inbound, hubspot_pull, trackman
 from .flows.hubspot_queue import QueueWorker
 from .models import JOBS
 from .outside.hubspot import HubspotClient, HubspotRateLimiter, hubspot_enabled
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SCHEDULE = (
     Scheduled("hubspot_queue", Every(timedelta(minutes=2))),
     Scheduled("hubspot_member_sync", Daily(time(3, 0))),
+    Scheduled("hubspot_forms", Every(timedelta(minutes=30))),
+    Scheduled("hubspot_engagements", Every(timedelta(minutes=30))),
+    Scheduled("hubspot_meetings", Every(timedelta(minutes=30))),
     Scheduled("trackman_unresolved_alert", Daily(time(9, 0))),
     Scheduled("trackman_purge_webhook_events", Daily(time(4, 0))),
 )
@@ -54,6 +57,10 @@ class Jobs:
         return {
             "hubspot_queue": self.hubspot_queue,
             "hubspot_member_sync": self.hubspot_member_sync,
+            "hubspot_forms": self.hubspot_forms,
+            "hubspot_engagements": self.hubspot_engagements,
+            "hubspot_meetings": self.hubspot_meetings,
+            "hubspot_submit_form": self.hubspot_submit_form,
             "trackman_unresolved_alert": self.trackman_unresolved_alert,
             "trackman_purge_webhook_events": self.trackman_purge_webhook_events,
         }
@@ -86,6 +93,28 @@ class Jobs:
             log.info("HubSpot is off (no HUBSPOT_ACCESS_TOKEN): no member sync")
             return
         hubspot_pull.member_sync(self.runtime, self.hubspot, self.clock())
+
+    def _pull(self, name: str, fn) -> None:
+        if self.hubspot is None:
+            log.info("HubSpot is off (no HUBSPOT_ACCESS_TOKEN): no %s pull", name)
+            return
+        fn(self.runtime, self.hubspot, self.clock())
+
+    def hubspot_forms(self, session: Session, payload: dict[str, Any]) -> None:
+        self._pull("forms", forms.pull)
+
+    def hubspot_engagements(self, session: Session, payload: dict[str, Any]) -> None:
+        self._pull("engagements", hubspot_inbound.pull_engagements)
+
+    def hubspot_meetings(self, session: Session, payload: dict[str, Any]) -> None:
+        self._pull("meetings", hubspot_inbound.import_meetings)
+
+    def hubspot_submit_form(self, session: Session, payload: dict[str, Any]) -> None:
+        """One of our form submissions to HubSpot (a failure is retried by the job queue)."""
+        outcome = forms.send_local(self.runtime, self.hubspot, payload["submission_id"])
+        log.info(
+            "form submission sent on", extra={"submission_id": payload["submission_id"], "outcome": outcome}
+        )
 
     # --- TrackMan --------------------------------------------------------------------------------
 

@@ -339,3 +339,83 @@ class TourUpdate(_Strict):
 
 class TourCancel(_Strict):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+# --- forms -------------------------------------------------------------------------------------------
+
+FORM_TYPES = ("membership", "private-hire", "event-inquiry", "guest-checkin", "contact", "tour-request")
+SUBMISSION_STATUSES = ("new", "read", "reviewing", "approved", "invited", "converted", "declined", "archived")
+
+
+class FormPost(_Strict):
+    """A form of the club's own site: field name → value (e-mail required)."""
+
+    fields = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        values=fields.String(allow_none=True, validate=validate.Length(max=5000)),
+        required=True,
+        validate=validate.Length(min=1, max=50),
+    )
+
+    @validates_schema
+    def _email(self, data, **_kwargs):
+        email = str((data.get("fields") or {}).get("email") or "").strip()
+        if "@" not in email or len(email) > 320:
+            raise ValidationError("An e-mail address is required.", "fields")
+
+
+class SubmissionQuery(Page):
+    form_type = fields.String(validate=validate.OneOf(FORM_TYPES))
+    status = fields.String(validate=validate.OneOf(SUBMISSION_STATUSES))
+    email = EmailAddress()
+
+
+class Submission(Schema):
+    id = fields.Integer()
+    form_type = fields.String()
+    email = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    data = fields.Dict()
+    metadata = fields.Dict(attribute="metadata_")
+    submitted_at = fields.AwareDateTime()
+    hubspot_submission_id = fields.String(allow_none=True)
+    source = fields.String()
+    status = fields.String()
+    requested_tier = fields.String(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)
+    status_changed_at = fields.AwareDateTime(allow_none=True)
+
+
+class SubmissionAccepted(Schema):
+    id = fields.Integer()
+    status = fields.String()
+
+
+class SubmissionMove(_Strict):
+    status = fields.String(required=True, validate=validate.OneOf(SUBMISSION_STATUSES))
+
+
+class Invite(_Strict):
+    tier = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=60))
+
+
+class FormConfigIn(_Strict):
+    form_type = fields.String(required=True, validate=validate.OneOf(FORM_TYPES))
+    hubspot_form_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    hubspot_portal_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+
+
+class FormConfig(Schema):
+    id = fields.Integer()
+    form_type = fields.String()
+    hubspot_form_id = fields.String()
+    hubspot_portal_id = fields.String(allow_none=True)
+    form_name = fields.String(allow_none=True)
+    fields_ = fields.List(fields.String(), attribute="fields", data_key="fields")
+    synced_at = fields.AwareDateTime(allow_none=True)
+
+
+class Dismiss(_Strict):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))

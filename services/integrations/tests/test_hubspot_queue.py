@@ -318,7 +318,7 @@ def test_without_a_token_hubspot_is_off(client, auth, runtime, clock, db, member
         ).get_json()["code"]
         == "HUBSPOT_DISABLED"
     )
-    assert client.post("/api/v1/hubspot/member-sync", headers=auth()).status_code == 503
+    assert client.post("/api/v1/hubspot/pulls/members", headers=auth()).status_code == 503
     status = client.get("/api/v1/hubspot/status", headers=auth()).get_json()
     assert status["enabled"] is False
     ann = member(email())

@@ -6,18 +6,20 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy import func, select, update
 
+from club_shared.auth import current_identity
 from club_shared.jobs import enqueue as enqueue_job
 from club_shared.problems import Problem
 from club_shared.web import runtime
 
 from ..context import audit, now, staff_only
-from ..flows import common
+from ..flows import common, hubspot_inbound
 from ..flows.hubspot_queue import enqueue
 from ..models import JOBS, HubspotDeal, HubspotProductMapping, HubspotPullState, HubspotSyncQueue
 from ..outside.hubspot import hubspot_enabled, writes_enabled
 from ..schemas import (
     Deal,
     DealQuery,
+    Dismiss,
     Enqueue,
     Enqueued,
     HubspotStatus,
@@ -156,20 +158,6 @@ def retry_job(job_id: int):
         return job
 
 
-@blp.post("/member-sync")
-@staff_only
-@blp.response(202, Enqueued)
-@blp.doc(security=SECURITY)
-def member_sync():
-    """Run the member sync (HubSpot → members) now, in the worker."""
-    _require_hubspot()
-    rt = runtime()
-    with rt.db.transaction() as session:
-        job_id = enqueue_job(session, JOBS, "hubspot_member_sync", {"manual": True})
-        common.audit(rt, session, audit("hubspot_member_sync_requested", "job", job_id))
-    return {"id": job_id, "status": "queued"}
-
-
 @blp.get("/deals")
 @staff_only
 @blp.arguments(DealQuery, location="query", unknown=RAISE)
@@ -242,3 +230,44 @@ def delete_product_mapping(mapping_id: int):
         common.audit(
             rt, session, audit("hubspot_product_mapping_retired", "hubspot_product_mapping", mapping_id)
         )
+
+
+@blp.post("/meetings/<meeting_id>/dismiss")
+@staff_only
+@blp.arguments(Dismiss)
+@blp.response(200, Enqueued)
+@blp.doc(security=SECURITY)
+def dismiss_meeting(body, meeting_id: str):
+    """Keep a HubSpot meeting out of the tours (a tour made from it, not yet held, is cancelled)."""
+    if not meeting_id.isdigit() or len(meeting_id) > 40:
+        raise Problem(404, "No such meeting.")
+    rt = runtime()
+    with rt.db.transaction() as session:
+        added = hubspot_inbound.dismiss_meeting(
+            session, meeting_id, current_identity().email, body.get("reason"), now()
+        )
+        if added:
+            common.audit(rt, session, audit("hubspot_meeting_dismissed", "hubspot_meeting", meeting_id))
+    return {"id": None, "status": "dismissed"}
+
+
+@blp.post("/pulls/<name>")
+@staff_only
+@blp.response(202, Enqueued)
+@blp.doc(security=SECURITY)
+def run_pull(name: str):
+    """Run a pull from HubSpot now, in the worker: members, forms, meetings or engagements."""
+    kinds = {
+        "members": "hubspot_member_sync",
+        "forms": "hubspot_forms",
+        "meetings": "hubspot_meetings",
+        "engagements": "hubspot_engagements",
+    }
+    if name not in kinds:
+        raise Problem(404, f"No pull {name}.")
+    _require_hubspot()
+    rt = runtime()
+    with rt.db.transaction() as session:
+        job_id = enqueue_job(session, JOBS, kinds[name], {"manual": True})
+        common.audit(rt, session, audit("hubspot_pull_requested", "job", job_id, pull=name))
+    return {"id": job_id, "status": "queued"}
