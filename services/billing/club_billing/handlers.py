@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from club_shared.events import Event
 from club_shared.jobs import enqueue
 
-from .flows import fees, legacy, payments, readmodels
+from .flows import fees, legacy, payments, privacy, readmodels
 from .models import JOBS, TierRule
 
 # --- booking -------------------------------------------------------------------------------------
@@ -84,11 +84,23 @@ def on_group_member_removed(session: Session, event: Event) -> None:
     enqueue(session, JOBS, "remove_group_item", dict(event.data), max_attempts=8)
 
 
+def on_data_export(session: Session, event: Event) -> None:
+    privacy.export_part(session, event.data)
+
+
+def on_member_deleted(session: Session, event: Event) -> None:
+    privacy.erase(session, event.data)
+
+
 # --- integrations --------------------------------------------------------------------------------
 
 
 def on_legacy_purchase(session: Session, event: Event) -> None:
     legacy.from_event(session, event.data)
+
+
+def on_integrity_requested(session: Session, event: Event) -> None:
+    privacy.run_integrity(session, run_id=event.data["run_id"], trigger="on_demand")
 
 
 FEE_INPUT_EVENTS = (
@@ -122,5 +134,8 @@ HANDLERS = {
     "membership.tier.deleted": on_tier_deleted,
     "membership.group.member_added": on_group_member_added,
     "membership.group.member_removed": on_group_member_removed,
+    "membership.data_export.requested": on_data_export,
+    "membership.member.deleted": on_member_deleted,
     "integrations.legacy_purchase.imported": on_legacy_purchase,
+    "integrations.integrity.requested": on_integrity_requested,
 }

@@ -18,7 +18,7 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
 from club_shared.runtime import Runtime
 
-from .flows import catalog, groups, invoices, payments, subscriptions
+from .flows import catalog, groups, invoices, payments, privacy, subscriptions
 from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
 from .stripe_gateway import StripeGateway, gateway_for
 
@@ -30,6 +30,7 @@ FINISHED_JOBS_KEPT = timedelta(days=7)
 
 SCHEDULE = (
     Scheduled("grace_period", Daily(time(10, 0))),
+    Scheduled("integrity", Daily(time(0, 0))),
     Scheduled("purge_webhook_claims", Daily(time(4, 30))),
     Scheduled("cleanup_jobs", Daily(time(3, 15))),
     Scheduled("reconcile_intents", Every(timedelta(minutes=15))),
@@ -53,8 +54,12 @@ class BillingJobs:
             "sync_product": self.sync_product,
             "push_coupon": self.push_coupon,
             "add_group_item": self.add_group_item,
+            "integrity": self.integrity,
             "remove_group_item": self.remove_group_item,
         }
+
+    def integrity(self, session: Session, payload: dict[str, Any]) -> None:
+        privacy.run_integrity(session, run_id=f"billing-{payload.get('period', 'now')}", trigger="scheduled")
 
     def add_group_item(self, session: Session, payload: dict[str, Any]) -> None:
         groups.add_item(session, self.gateway, payload)
