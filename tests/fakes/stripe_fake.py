@@ -741,6 +741,12 @@ class FakeStripe:
 
     def update_subscription(self, p, id):
         subscription = self.get("subscription", id)
+        for change in p.get("items", []):
+            for item in subscription["items"]["data"]:
+                if item["id"] == change.get("id") and change.get("price"):
+                    item["price"] = self.get("price", change["price"])
+        if p.get("proration_behavior") == "always_invoice":
+            subscription["latest_invoice_prorated"] = True
         if "metadata" in p:
             subscription["metadata"].update(p["metadata"])
         if "cancel_at_period_end" in p:
@@ -823,6 +829,8 @@ class FakeStripe:
             "url": None,
             "allow_promotion_codes": _bool(p.get("allow_promotion_codes")),
             "created": self.now(),
+            "line_items": line_items,
+            "subscription_data": p.get("subscription_data", {}),
         }
         session["url"] = f"https://checkout.stripe.fake/{session['id']}"
         self.store("checkout.session", session)
@@ -845,6 +853,20 @@ class FakeStripe:
                 )
                 self._attempt(intent, "pm_card_visa")
                 session["payment_intent"] = intent["id"]
+            if session["mode"] == "subscription":
+                if not session.get("customer"):
+                    session["customer"] = self.create_customer({"email": session.get("customer_email")})["id"]
+                subscription = self.create_subscription(
+                    {
+                        "customer": session["customer"],
+                        "items": [
+                            {"price": i["price"], "quantity": i.get("quantity", "1")}
+                            for i in session["line_items"]
+                        ],
+                        "metadata": (session.get("subscription_data") or {}).get("metadata", {}),
+                    }
+                )
+                session["subscription"] = subscription["id"]
             session["status"] = "complete"
             session["payment_status"] = "paid" if session["amount_total"] > 0 else "no_payment_required"
             session["customer_details"].update({"name": name, "phone": phone})

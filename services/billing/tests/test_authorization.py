@@ -32,6 +32,8 @@ ROUTES = {
     ("POST", "/api/v1/day-passes/<string(maxlength=80):code>/refund"): "staff",
     ("POST", "/api/v1/webhooks/stripe"): "signed-webhook",
     ("GET", "/api/v1/products"): "anyone",
+    ("POST", "/api/v1/billing/subscriptions"): "member",
+    ("POST", "/api/v1/billing/portal-session"): "member",
     ("PATCH", "/api/v1/products/<string(maxlength=100):slug>"): "admin",
     ("GET", "/api/v1/discount-rules"): "admin",
     ("PUT", "/api/v1/discount-rules"): "admin",

@@ -6,6 +6,18 @@ from .day_passes import blp as day_passes
 from .fees import blp as fees
 from .payments import blp as payments
 from .records import invoices, records
+from .subscriptions import blp as subscriptions
 from .webhooks import blp as webhooks
 
-BLUEPRINTS = [fees, payments, invoices, balance, records, day_passes, products, discounts, webhooks]
+BLUEPRINTS = [
+    fees,
+    payments,
+    invoices,
+    balance,
+    records,
+    day_passes,
+    products,
+    discounts,
+    subscriptions,
+    webhooks,
+]
