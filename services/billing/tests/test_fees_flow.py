@@ -277,3 +277,36 @@ def test_tier_events_change_the_read_model(deliver, db, email):
     )
     [published] = outbox(db, "billing.fees.calculated", booking_request_id=booking_id)
     assert published["total_cents"] == 5000 + 4000  # 180 vs 120 → 2 blocks; its own guest fee
+
+
+def test_two_bookings_of_one_member_day_handled_at_once_are_priced_in_order(
+    consumer, deliver, client, auth, email
+):
+    import threading
+
+    from club_shared.bus import Delivery, Message
+    from club_shared.events import make_event
+
+    deliver("membership.member.created", member_event(email, "core"))
+    first, second = next_id(), next_id()
+    events = [
+        make_event(
+            "booking.request.approved",
+            approved(booking_data(b, email, start=t, minutes=60)),
+            producer="booking",
+        )
+        for b, t in ((first, time(9)), (second, time(14)))
+    ]
+    barrier = threading.Barrier(2)
+
+    def handle(event):
+        barrier.wait()
+        consumer.handle_batch([Delivery(Message(event.type, event.to_json(), str(event.event_id)), 0)])
+
+    threads = [threading.Thread(target=handle, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fees_of(client, auth, first)["total_cents"] == 0
+    assert fees_of(client, auth, second)["total_cents"] == 5000  # 60 after 60: two blocks over

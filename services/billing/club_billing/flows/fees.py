@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from club_shared.events import Event
@@ -147,6 +147,11 @@ def apply_booking_event(session: Session, event: Event) -> BillingBooking | None
     Stale inputs (older roster version, or the same version from an earlier event) are ignored."""
     data = event.data
     booking_id = data["booking_id"]
+    club_date = data["date"] if isinstance(data["date"], date) else date.fromisoformat(data["date"])
+    # the member-day locks first, then the row: the same order as a cascade takes them
+    lock_member_days(
+        session, club_date, [data["member_email"], *(p.get("email") for p in data["participants"])]
+    )
     booking = session.get(BillingBooking, booking_id, with_for_update=True)
     occurred_at = event.occurred_at
     if booking is not None and (
@@ -155,9 +160,6 @@ def apply_booking_event(session: Session, event: Event) -> BillingBooking | None
     ):
         log.info("stale fee input ignored", extra={"booking_id": booking_id, "event_id": str(event.event_id)})
         return None
-    from datetime import date as date_type
-
-    club_date = data["date"] if isinstance(data["date"], date_type) else date_type.fromisoformat(data["date"])
     starts_at = (
         data["starts_at"]
         if isinstance(data["starts_at"], datetime)
@@ -190,6 +192,14 @@ def apply_booking_event(session: Session, event: Event) -> BillingBooking | None
     recompute(session, booking, source=data.get("source"))
     cascade(session, booking, earlier_emails)
     return booking
+
+
+def lock_member_days(session: Session, club_date: date, emails) -> None:
+    """One fee computation at a time per member and club date (in a stable order, so no deadlock):
+    a booking's earlier-usage sum must see every earlier booking of that day that was computed."""
+    keys = sorted({f"fees:{e.strip().lower()}:{club_date.isoformat()}" for e in emails if e})
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def _usage_emails(session: Session, booking_id: int) -> set[str]:
