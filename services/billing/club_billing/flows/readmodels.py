@@ -44,6 +44,21 @@ def normalise(email: str | None) -> str | None:
 
 
 def tier_rules(session: Session) -> dict[str, TierRules]:
+    """Every tier's rules, read once per transaction (a cascade prices several bookings)."""
+    cached = session.info.get("billing_tier_rules")
+    if cached is not None and cached[0] is session.get_transaction():
+        return cached[1]
+    rules = _load_tier_rules(session)
+    session.info["billing_tier_rules"] = (session.get_transaction(), rules)
+    return rules
+
+
+def forget_cached(session: Session) -> None:
+    session.info.pop("billing_tier_rules", None)
+    session.info.pop("billing_fee_prices", None)
+
+
+def _load_tier_rules(session: Session) -> dict[str, TierRules]:
     rules = {}
     for row in session.scalars(select(TierRule)):
         rules[row.slug] = TierRules.from_limits(
@@ -64,11 +79,17 @@ def price_cents(session: Session, slug: str, default: int) -> int:
 
 
 def fee_prices(session: Session) -> tuple[int, int]:
-    """(overage rate per 30 minutes, guest-pass price), from the synced products (§5.1)."""
-    return (
+    """(overage rate per 30 minutes, guest-pass price), from the synced products (§5.1); read once
+    per transaction."""
+    cached = session.info.get("billing_fee_prices")
+    if cached is not None and cached[0] is session.get_transaction():
+        return cached[1]
+    prices = (
         price_cents(session, OVERAGE_SLUG, DEFAULT_OVERAGE_RATE_CENTS),
         price_cents(session, GUEST_PASS_SLUG, DEFAULT_GUEST_FEE_CENTS),
     )
+    session.info["billing_fee_prices"] = (session.get_transaction(), prices)
+    return prices
 
 
 def find_member(session: Session, email: str | None) -> BillingMember | None:
@@ -174,6 +195,7 @@ def upsert_tier(session: Session, data: dict[str, Any]) -> None:
         .values(slug=data["slug"], **values)
         .on_conflict_do_update(index_elements=[TierRule.slug], set_=values)
     )
+    forget_cached(session)
 
 
 def tier_for_price(session: Session, price_id: str | None, product_id: str | None = None) -> str | None:
