@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from club_shared.events import CATALOG, Event
 
-from .flows import fees, passes, readmodels
+from .context import handler_runtime
+from .flows import fees, lifecycle, passes, readmodels, trackman
 
 
 def on_member_snapshot(session: Session, event: Event) -> None:
@@ -23,7 +24,6 @@ def on_member_snapshot(session: Session, event: Event) -> None:
 
 def on_member_archived(session: Session, event: Event) -> None:
     profile = readmodels.upsert_profile(session, event.data, event.occurred_at)
-    from .flows import lifecycle
 
     lifecycle.cancel_future_bookings(
         session, event.data["email"], reason="member archived", now=event.occurred_at
@@ -76,6 +76,18 @@ def on_fees_calculated(session: Session, event: Event) -> None:
     fees.apply_fees(session, event.data)
 
 
+def on_trackman_booking(session: Session, event: Event) -> None:
+    trackman.booking_received(session, handler_runtime(), event.data, event.occurred_at)
+
+
+def on_trackman_cancelled(session: Session, event: Event) -> None:
+    trackman.booking_cancelled(session, handler_runtime(), event.data)
+
+
+def on_trackman_resolved(session: Session, event: Event) -> None:
+    trackman.unmatched_resolved(session, handler_runtime(), event.data)
+
+
 ALL_HANDLERS = {
     "membership.member.created": on_member_snapshot,
     "membership.member.updated": on_member_snapshot,
@@ -93,6 +105,9 @@ ALL_HANDLERS = {
     "membership.setting.updated": on_setting_updated,
     "membership.staff.updated": on_staff_updated,
     "billing.fees.calculated": on_fees_calculated,
+    "integrations.trackman.booking_received": on_trackman_booking,
+    "integrations.trackman.booking_cancelled": on_trackman_cancelled,
+    "integrations.trackman.unmatched_resolved": on_trackman_resolved,
 }
 
 _CATALOGUED = {event_type for event_type, _version in CATALOG}

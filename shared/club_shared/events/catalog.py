@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from . import billing, booking, booking_trackman, common, integrations, membership, notifications
+from . import billing, booking, common, integrations, membership, notifications
 
 
 class EventSchemaError(ValueError):
@@ -26,7 +26,6 @@ CATALOG: dict[tuple[str, int], type[Schema]] = {
     **booking.SCHEMAS,
     **billing.SCHEMAS,
     **integrations.SCHEMAS,
-    **booking_trackman.SCHEMAS,  # booking's answers to TrackMan bookings, until events/booking.py has them
 }
 
 
