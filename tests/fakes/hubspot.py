@@ -114,6 +114,17 @@ class FakeHubSpot:
     def stop(self) -> None:
         self._server.stop()
 
+    def reset(self) -> None:
+        """Forget every object, form, call and failure (one server for many tests)."""
+        with self._lock:
+            self.objects = {t: {} for t in OBJECT_TYPES}
+            self.associations.clear()
+            self.forms.clear()
+            self.submissions.clear()
+            self.submitted.clear()
+            self.calls.clear()
+            self._failures.clear()
+
     # --- what tests set up and look at -------------------------------------------------------------
 
     def fail_next(

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
 from club_shared.events import Event
+from club_shared.jobs import enqueue as enqueue_job
 
 from .domain import hubspot as hubspot_rules
 from .flows import forms, trackman
 from .flows.hubspot_queue import enqueue
 from .models import (
+    JOBS,
     ClubSetting,
     Member,
     MemberEmail,
@@ -252,6 +254,17 @@ def group_updated(session: Session, event: Event) -> None:
     )
 
 
+# --- closures on the internal calendar ---------------------------------------------------------------
+
+
+def closure_created(session: Session, event: Event) -> None:
+    enqueue_job(session, JOBS, "calendar_push_closure", event.data)
+
+
+def closure_deleted(session: Session, event: Event) -> None:
+    enqueue_job(session, JOBS, "calendar_delete_closure", event.data)
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 
@@ -293,6 +306,8 @@ HANDLERS: dict = {
     "billing.membership_payment.succeeded": membership_payment,
     "billing.membership_payment.failed": membership_payment,
     "billing.day_pass.purchased": day_pass_purchased,
+    "booking.closure.created": closure_created,
+    "booking.closure.deleted": closure_deleted,
     "booking.trackman_match.succeeded": trackman_match_succeeded,
     "booking.trackman_match.failed": trackman_match_failed,
 }

@@ -19,9 +19,10 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled
 from club_shared.runtime import Runtime
 
-from .flows import forms, hubspot_inbound, hubspot_pull, trackman
+from .flows import calendars, forms, hubspot_inbound, hubspot_pull, trackman
 from .flows.hubspot_queue import QueueWorker
 from .models import JOBS
+from .outside.calendars import EventbriteClient, GoogleCalendarClient, eventbrite_enabled, google_enabled
 from .outside.hubspot import HubspotClient, HubspotRateLimiter, hubspot_enabled
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ SCHEDULE = (
     Scheduled("hubspot_forms", Every(timedelta(minutes=30))),
     Scheduled("hubspot_engagements", Every(timedelta(minutes=30))),
     Scheduled("hubspot_meetings", Every(timedelta(minutes=30))),
+    Scheduled("calendar_sync", Every(timedelta(minutes=5))),
+    Scheduled("eventbrite_sync", Every(timedelta(minutes=15))),
     Scheduled("trackman_unresolved_alert", Daily(time(9, 0))),
     Scheduled("trackman_purge_webhook_events", Daily(time(4, 0))),
 )
@@ -61,6 +64,11 @@ class Jobs:
             "hubspot_engagements": self.hubspot_engagements,
             "hubspot_meetings": self.hubspot_meetings,
             "hubspot_submit_form": self.hubspot_submit_form,
+            "calendar_sync": self.calendar_sync,
+            "calendar_push_tour": self.calendar_push_tour,
+            "calendar_push_closure": self.calendar_push_closure,
+            "calendar_delete_closure": self.calendar_delete_closure,
+            "eventbrite_sync": self.eventbrite_sync,
             "trackman_unresolved_alert": self.trackman_unresolved_alert,
             "trackman_purge_webhook_events": self.trackman_purge_webhook_events,
         }
@@ -115,6 +123,36 @@ class Jobs:
         log.info(
             "form submission sent on", extra={"submission_id": payload["submission_id"], "outcome": outcome}
         )
+
+    # --- calendars and Eventbrite ---------------------------------------------------------------------
+
+    @cached_property
+    def google(self) -> GoogleCalendarClient | None:
+        return GoogleCalendarClient(self.runtime.settings) if google_enabled(self.runtime.settings) else None
+
+    def calendar_sync(self, session: Session, payload: dict[str, Any]) -> None:
+        if self.google is None:
+            log.info("Google Calendar is off: no calendar sync")
+            return
+        calendars.sync_all(self.runtime, self.google, self.clock())
+
+    def calendar_push_tour(self, session: Session, payload: dict[str, Any]) -> None:
+        if self.google is not None:
+            calendars.push_tour(self.runtime, self.google, payload["tour_id"])
+
+    def calendar_push_closure(self, session: Session, payload: dict[str, Any]) -> None:
+        if self.google is not None:
+            calendars.push_closure(self.runtime, self.google, payload)
+
+    def calendar_delete_closure(self, session: Session, payload: dict[str, Any]) -> None:
+        if self.google is not None:
+            calendars.delete_closure(self.runtime, self.google, payload)
+
+    def eventbrite_sync(self, session: Session, payload: dict[str, Any]) -> None:
+        if not eventbrite_enabled(self.runtime.settings):
+            log.info("Eventbrite is off: no Eventbrite sync")
+            return
+        calendars.sync_eventbrite(self.runtime, EventbriteClient(self.runtime.settings), self.clock())
 
     # --- TrackMan --------------------------------------------------------------------------------
 

@@ -419,3 +419,31 @@ class FormConfig(Schema):
 
 class Dismiss(_Strict):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+# --- imports and calendars -----------------------------------------------------------------------------
+
+
+class ImportJobQuery(Page):
+    import_type = fields.String(validate=validate.Length(max=50))
+
+
+class ImportJob(Schema):
+    id = fields.Integer()
+    import_type = fields.String()
+    filename = fields.String(allow_none=True)
+    status = fields.String()
+    records_processed = fields.Integer()
+    records_imported = fields.Integer()
+    records_skipped = fields.Integer()
+    failed_rows = fields.List(fields.Dict())
+    started_by = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime()
+    completed_at = fields.AwareDateTime(allow_none=True)
+    already_imported = fields.Boolean()
+
+
+class CalendarStatus(Schema):
+    google_enabled = fields.Boolean()
+    eventbrite_enabled = fields.Boolean()
+    calendars = fields.List(fields.Dict())

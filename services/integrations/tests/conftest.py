@@ -168,13 +168,19 @@ def member(deliver, db):
     return make
 
 
-@pytest.fixture
-def hubspot_fake():
+@pytest.fixture(scope="session")
+def hubspot_server():
     from fakes.hubspot import FakeHubSpot
 
     fake = FakeHubSpot().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def hubspot_fake(hubspot_server):
+    hubspot_server.reset()
+    return hubspot_server
 
 
 @pytest.fixture
@@ -231,3 +237,81 @@ def empty_queue(db):
             .where(HubspotSyncQueue.status.in_(("pending", "processing", "failed")))
             .values(status="completed", outcome="test_cleared")
         )
+
+
+CALENDAR_IDS = {
+    "events": "events@group.calendar.google.com",
+    "wellness": "wellness@group.calendar.google.com",
+    "internal": "internal@group.calendar.google.com",
+    "conference": "conference@group.calendar.google.com",
+    "tours": "tours@group.calendar.google.com",
+}
+
+
+@pytest.fixture(scope="session")
+def google_server():
+    from fakes.google_calendar import FakeGoogleCalendar
+
+    fake = FakeGoogleCalendar().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def eventbrite_server():
+    from fakes.eventbrite import FakeEventbrite
+
+    fake = FakeEventbrite().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def google_fake(google_server, db):
+    from sqlalchemy import delete
+
+    from club_integrations.models import CalendarSyncState
+
+    google_server.reset()
+    with db.transaction() as session:
+        session.execute(delete(CalendarSyncState))
+    return google_server
+
+
+@pytest.fixture
+def eventbrite_fake(eventbrite_server):
+    eventbrite_server.reset()
+    return eventbrite_server
+
+
+@pytest.fixture
+def calendar_settings(google_fake, eventbrite_fake) -> dict:
+    return {
+        "google_calendar_access_token": google_fake.token,
+        "google_calendar_api_base": google_fake.url,
+        "google_calendar_ids": ",".join(f"{k}={v}" for k, v in CALENDAR_IDS.items()),
+        "eventbrite_token": eventbrite_fake.token,
+        "eventbrite_api_base": eventbrite_fake.url,
+        "eventbrite_organization_id": eventbrite_fake.organization_id,
+    }
+
+
+@pytest.fixture
+def calendar_jobs(runtime, calendar_settings, clock, sleeps):
+    from club_integrations.app import make_runtime
+    from club_integrations.jobs import Jobs
+
+    rt = make_runtime(replace(runtime.settings, **calendar_settings))
+    rt.__dict__["db"] = runtime.db
+    return Jobs(rt, clock, sleep=sleeps)
+
+
+def queued_jobs(db, kind: str) -> list:
+    """The job_queue rows of a kind, oldest first (their payloads are what the worker would run)."""
+    from sqlalchemy import select
+
+    from club_integrations.models import JOBS
+
+    queue = JOBS.job_queue
+    with db.transaction() as session:
+        return session.execute(select(queue).where(queue.c.kind == kind).order_by(queue.c.id)).all()

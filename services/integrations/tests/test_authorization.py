@@ -35,6 +35,12 @@ ROUTES = {
     ("GET", "/api/v1/forms/configs"): "staff",
     ("PUT", "/api/v1/forms/configs"): "staff",
     ("POST", "/api/v1/forms/pull"): "staff",
+    ("GET", "/api/v1/imports"): "staff",
+    ("GET", "/api/v1/imports/<int:job_id>"): "staff",
+    ("POST", "/api/v1/imports/legacy-purchases"): "staff",
+    ("GET", "/api/v1/imports/calendars"): "staff",
+    ("POST", "/api/v1/imports/calendars/sync"): "staff",
+    ("POST", "/api/v1/imports/eventbrite/sync"): "staff",
     ("GET", "/api/v1/hubspot/deals"): "staff",
     ("GET", "/api/v1/hubspot/product-mappings"): "staff",
     ("PUT", "/api/v1/hubspot/product-mappings"): "staff",
@@ -72,7 +78,7 @@ def _url(rule: str) -> str:
 
 
 #: routes taking a non-JSON body (CSV uploads): probed without one
-NON_JSON = {("POST", "/api/v1/trackman/imports")}
+NON_JSON = {("POST", "/api/v1/trackman/imports"), ("POST", "/api/v1/imports/legacy-purchases")}
 
 
 def _body(method: str, rule: str = ""):

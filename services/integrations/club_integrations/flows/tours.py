@@ -9,11 +9,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import day_bounds
+from club_shared.jobs import enqueue as enqueue_job
 from club_shared.runtime import Runtime
 
 from ..domain import tours as rules
 from ..domain.tours import TourRefused
-from ..models import CalendarEvent, Tour
+from ..models import JOBS, CalendarEvent, Tour
 from . import common
 
 
@@ -78,6 +79,7 @@ def book(runtime: Runtime, session: Session, body: dict[str, Any], now: datetime
     )
     session.add(tour)
     session.flush()
+    push(session, tour.id)
     when = f"{body['date'].isoformat()} {slot.start_time}"
     common.alert_staff(
         runtime,
@@ -108,6 +110,12 @@ def reschedule(runtime: Runtime, session: Session, tour: Tour, day: date, start:
         setattr(tour, key, value)
     tour.status = "scheduled"
     tour.updated_at = now
+    push(session, tour.id)
+
+
+def push(session: Session, tour_id: int) -> None:
+    """Put the tour on the tours calendar after this transaction (the worker; off without Google)."""
+    enqueue_job(session, JOBS, "calendar_push_tour", {"tour_id": tour_id})
 
 
 def move(
@@ -131,6 +139,8 @@ def move(
     if not changed:
         raise TourRefused(409, "STATE_CONFLICT", "The tour changed meanwhile; reload it.")
     session.refresh(tour)
+    if action == "cancel" and tour.google_calendar_id:
+        push(session, tour.id)
     return True
 
 
