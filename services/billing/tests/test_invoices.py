@@ -158,6 +158,10 @@ def test_cash_for_every_line_marks_the_invoice_paid_out_of_band(
         ("payment_confirmed", "cash", STAFF)
     ] * 2
     assert len(outbox(db, "billing.payment.succeeded", booking_request_id=booking_id)) == 2
+    # booking's cached lines follow: the newest billing.fees.calculated has both lines paid
+    latest = outbox(db, "billing.fees.calculated", booking_request_id=booking_id)[-1]
+    assert [line["payment_status"] for line in latest["participants"]] == ["paid", "paid"]
+    assert latest["fees_version"] == 3
 
 
 def test_waive_needs_a_reason_and_drops_the_draft(deliver, db, client, auth, email, run_jobs, stripe_fake):

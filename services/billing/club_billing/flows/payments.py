@@ -129,9 +129,15 @@ def set_line_status(
             )
             changed.append({**line, "amount_cents": amount})
     if changed:
+        from .fees import fees_calculated_data
+
         booking.lines = lines
         booking.total_cents = sum(line["total_cents"] for line in lines)
         _settle_snapshot(session, booking)
+        # booking's cached lines follow every status change too (paid, waived, refunded)
+        booking.fees_version += 1
+        booking.source = "admin_override" if staff_email else "system_recalc"
+        publish(session, "billing.fees.calculated", fees_calculated_data(booking))
     return changed
 
 
@@ -195,7 +201,7 @@ def staff_line_action(
     staff_email: str,
     reason: str | None,
 ) -> dict[str, Any]:
-    from . import fees, invoices
+    from . import invoices
 
     line = _lines_by_key(booking).get(line_key)
     if line is None:
@@ -220,9 +226,6 @@ def staff_line_action(
             payment_method="waived",
             reason=reason,
         )
-        booking.fees_version += 1
-        booking.source = "admin_override"
-        publish(session, "billing.fees.calculated", fees.fees_calculated_data(booking))
     else:
         method = "cash" if action == "cash" else "out_of_band"
         changed = set_line_status(
