@@ -76,6 +76,18 @@ def on_fees_calculated(session: Session, event: Event) -> None:
     fees.apply_fees(session, event.data)
 
 
+def on_payment_succeeded(session: Session, event: Event) -> None:
+    fees.apply_payment(session, event.data, "paid")
+
+
+def on_payment_refunded(session: Session, event: Event) -> None:
+    fees.apply_payment(session, event.data, "refunded")
+
+
+def on_invoice(session: Session, event: Event) -> None:
+    fees.apply_invoice(session, event.data)
+
+
 def on_trackman_booking(session: Session, event: Event) -> None:
     trackman.booking_received(session, handler_runtime(), event.data, event.occurred_at)
 
@@ -105,6 +117,11 @@ ALL_HANDLERS = {
     "membership.setting.updated": on_setting_updated,
     "membership.staff.updated": on_staff_updated,
     "billing.fees.calculated": on_fees_calculated,
+    "billing.payment.succeeded": on_payment_succeeded,
+    "billing.payment.refunded": on_payment_refunded,
+    "billing.invoice.created": on_invoice,
+    "billing.invoice.paid": on_invoice,
+    "billing.invoice.voided": on_invoice,
     "integrations.trackman.booking_received": on_trackman_booking,
     "integrations.trackman.booking_cancelled": on_trackman_cancelled,
     "integrations.trackman.unmatched_resolved": on_trackman_resolved,

@@ -304,3 +304,104 @@ def test_fees_fill_the_usage_ledger(client, ann, auth, rt):
         "roster_version": 1,
         "outstanding_cents": 0,
     }
+
+
+def test_payments_and_invoices_from_billing_settle_the_check_in(client, ann, auth, rt):
+    staff = auth(STAFF, "staff")
+    booking = book(client, ann, declared_player_count=2, duration_minutes=60).get_json()
+    approved = client.post(
+        f"/api/v1/booking-requests/{booking['id']}/approve", json={}, headers=staff
+    ).get_json()
+    owner = approved["participants"][0]["participant_id"]
+    lines = [
+        {
+            "participant_id": owner,
+            "key": f"p{owner}",
+            "email": ANN,
+            "minutes": 60,
+            "overage_cents": 0,
+            "guest_fee_cents": 0,
+            "total_cents": 2500,
+            "guest_pass_used": False,
+            "payment_status": "pending",
+        },
+        {
+            "participant_id": None,
+            "key": "e2",
+            "email": None,
+            "participant_type": "empty_slot",
+            "minutes": 0,
+            "overage_cents": 0,
+            "guest_fee_cents": 2500,
+            "total_cents": 2500,
+            "guest_pass_used": False,
+            "payment_status": "pending",
+        },
+    ]
+    deliver(
+        rt,
+        "billing.fees.calculated",
+        {
+            "booking_request_id": booking["id"],
+            "session_id": approved["session_id"],
+            "member_email": ANN,
+            "roster_version": 1,
+            "fees_version": 1,
+            "total_cents": 5000,
+            "participants": lines,
+        },
+    )
+    deliver(
+        rt,
+        "billing.invoice.created",
+        {
+            "booking_request_id": booking["id"],
+            "stripe_invoice_id": "in_1",
+            "member_email": ANN,
+            "status": "draft",
+            "total_cents": 5000,
+        },
+    )
+    problem(
+        client.post(f"/api/v1/booking-requests/{booking['id']}/check-in", headers=staff),
+        402,
+        "OUTSTANDING_BALANCE",
+    )
+    payment = {
+        "payment_intent_id": "pi_1",
+        "booking_request_id": booking["id"],
+        "session_id": approved["session_id"],
+        "member_email": ANN,
+        "amount_cents": 5000,
+        "payment_type": "booking_fee",
+        "payment_method": "card",
+        "status": "succeeded",
+        "paid_at": "2026-06-10T10:00:00+00:00",
+        "participants": [
+            {"participant_id": owner, "line_key": f"p{owner}", "amount_cents": 2500},
+            {"participant_id": None, "line_key": "e2", "amount_cents": 2500},
+        ],
+    }
+    deliver(rt, "billing.payment.succeeded", payment)
+    deliver(
+        rt,
+        "billing.invoice.paid",
+        {
+            "booking_request_id": booking["id"],
+            "stripe_invoice_id": "in_1",
+            "member_email": ANN,
+            "status": "paid",
+            "total_cents": 5000,
+        },
+    )
+    got = client.get(f"/api/v1/booking-requests/{booking['id']}", headers=ann).get_json()
+    assert (got["stripe_invoice_id"], got["invoice_status"]) == ("in_1", "paid")
+    assert got["participants"][0]["payment_status"] == "paid"
+    problem(
+        client.put(
+            f"/api/v1/booking-requests/{booking['id']}/participants", json={"participants": []}, headers=ann
+        ),
+        409,
+        "ROSTER_LOCKED",
+    )
+    assert client.post(f"/api/v1/booking-requests/{booking['id']}/check-in", headers=staff).status_code == 200

@@ -126,3 +126,55 @@ def outstanding(session: Session, req: BookingRequest) -> list[dict[str, Any]]:
 
 def fees_ready(req: BookingRequest) -> bool:
     return req.fees_roster_version is not None and req.fees_roster_version >= req.roster_version
+
+
+def _parse_instant(value):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def apply_payment(session: Session, data: dict[str, Any], status: str) -> bool:
+    """billing.payment.succeeded (status `paid`) or .refunded (`refunded`): the lines it names are
+    settled, on the participants and in the cached lines (empty slots have no participant)."""
+    if data.get("booking_request_id") is None:
+        return False
+    req = session.scalar(
+        select(BookingRequest).where(BookingRequest.id == data["booking_request_id"]).with_for_update()
+    )
+    if req is None:
+        return False
+    paid_at = _parse_instant(data.get("paid_at"))
+    by_participant = {
+        line["participant_id"]: line for line in data.get("participants", []) if line.get("participant_id")
+    }
+    keys = {line["line_key"] for line in data.get("participants", [])}
+    if req.session_id is not None and by_participant:
+        for participant in session.scalars(
+            select(BookingParticipant)
+            .where(BookingParticipant.session_id == req.session_id, BookingParticipant.id.in_(by_participant))
+            .with_for_update()
+        ):
+            line = by_participant[participant.id]
+            participant.payment_status = status
+            if status == "paid":
+                participant.paid_at = paid_at
+                participant.stripe_payment_intent_id = data.get("payment_intent_id")
+                participant.amount_paid_cents = line["amount_cents"]
+    if req.fee_lines:
+        lines = []
+        for line in req.fee_lines:
+            key = line.get("key") or (f"p{line['participant_id']}" if line.get("participant_id") else None)
+            if key in keys or line.get("participant_id") in by_participant:
+                line = {**line, "payment_status": status}
+            lines.append(line)
+        req.fee_lines = lines
+    session.flush()
+    return True
+
+
+def apply_invoice(session: Session, data: dict[str, Any]) -> None:
+    req = session.get(BookingRequest, data["booking_request_id"], with_for_update=True)
+    if req is not None:
+        req.stripe_invoice_id = data["stripe_invoice_id"]
+        req.invoice_status = data["status"]
