@@ -23,6 +23,7 @@ ROUTES = {
         "/api/v1/payments/booking-requests/<int:booking_id>/lines/<string(maxlength=12):line_key>/waive",
     ): "staff",
     ("GET", "/api/v1/payments/booking-requests/<int:booking_id>/audit"): "staff",
+    ("POST", "/api/v1/payments/booking-requests/<int:booking_id>/payment-link"): "staff",
     ("GET", "/api/v1/billing/balance"): "member",
     ("GET", "/api/v1/billing/status"): "staff",
     ("POST", "/api/v1/day-passes/checkout"): "anyone",

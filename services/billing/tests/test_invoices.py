@@ -349,3 +349,40 @@ def test_reconciliation_takes_stripes_status_for_stale_intents(
     body = fees_of(client, auth, booking_id)
     assert body["participants"][0]["payment_status"] == "paid"
     assert outbox(db, "billing.payment.succeeded", booking_request_id=booking_id)
+
+
+def test_staff_send_a_payment_link_and_the_hosted_payment_settles_it(
+    deliver, db, client, auth, email, run_jobs, stripe_fake
+):
+    from billing_support import post_webhook
+    from conftest import WEBHOOK_SECRET
+
+    deliver("membership.member.created", member_event(email, "social"))
+    booking_id = next_id()
+    _approve(deliver, email, booking_id, minutes=30)
+    run_jobs()
+    sent = client.post(
+        f"/api/v1/payments/booking-requests/{booking_id}/payment-link", headers=auth(STAFF, "staff")
+    )
+    assert sent.status_code == 202 and sent.get_json()["status"] == "link_sent"
+    run_jobs()
+    run_jobs()
+    invoice = fees_of(client, auth, booking_id)["invoice"]
+    assert invoice["status"] == "sent" and invoice["hosted_invoice_url"]
+    stripe_invoice = stripe_fake.fake.objects["invoice"][invoice["stripe_invoice_id"]]
+    assert stripe_invoice["status"] == "open" and stripe_invoice.get("amount_paid", 0) == 0  # not charged
+    [notice] = [
+        n
+        for n in outbox(db, "billing.notification.requested", email=email)
+        if n["type"] == "outstanding_balance"
+    ]
+    assert notice["link"] == invoice["hosted_invoice_url"]
+    stripe_fake.fake.pay_invoice({}, invoice["stripe_invoice_id"])  # the member pays on the hosted page
+    for event in [
+        e
+        for e in stripe_fake.fake.events
+        if e["data"]["object"].get("id") in (invoice["stripe_invoice_id"], stripe_invoice["payment_intent"])
+    ]:
+        assert post_webhook(client, event, WEBHOOK_SECRET).status_code == 200
+    body = fees_of(client, auth, booking_id)
+    assert body["invoice"]["status"] == "paid" and body["owed_cents"] == 0

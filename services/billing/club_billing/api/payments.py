@@ -65,6 +65,36 @@ def pay(booking_id: int):
         }
 
 
+@blp.post("/booking-requests/<int:booking_id>/payment-link")
+@staff_only
+@blp.response(202, PaymentStarted)
+@blp.alt_response(503, description="Stripe is not configured: payment links are off (PAYMENTS_UNAVAILABLE).")
+@blp.doc(security=[{"bearerAuth": []}])
+def payment_link(booking_id: int):
+    """Send the member a link to pay what the booking owes (Stripe's hosted invoice page)."""
+    gateway_for(runtime().settings).require()
+    with runtime().db.transaction() as session:
+        booking = _booking(session, booking_id)
+        owed = invoices.owed_cents(booking)
+        if owed == 0:
+            return {
+                "booking_request_id": booking_id,
+                "status": "nothing_owed",
+                "amount_cents": 0,
+                "invoice": invoices.invoice_for(session, booking_id),
+            }
+        if booking.status in invoices.ENDED:
+            raise Problem(409, f"The booking is {booking.status}.", code="STATE_CONFLICT")
+        invoice = invoices.request_link(session, booking)
+        publish_audit(session, "payment_link_sent", "booking", booking_id, details={"amount_cents": owed})
+        return {
+            "booking_request_id": booking_id,
+            "status": "link_sent",
+            "amount_cents": owed,
+            "invoice": invoice,
+        }
+
+
 def _line_action(booking_id: int, line_key: str, action: str, reason: str | None):
     identity = caller()
     with runtime().db.transaction() as session:

@@ -95,7 +95,7 @@ def plan(
                 invoice.paid_out_of_band = True
         invoice.total_cents = owed if invoice.status == "draft" else invoice.total_cents
         invoice.fees_version = booking.fees_version
-    elif invoice.status == "open":
+    elif invoice.status in ("open", "sent"):
         if booking.status in ENDED:
             invoice.status = "void"
         elif owed == 0 and paid_cents(booking) > 0:
@@ -126,8 +126,32 @@ def request_payment(session: Session, booking: BillingBooking) -> BookingInvoice
         invoice.status = "draft"
     invoice.total_cents = owed
     invoice.fees_version = booking.fees_version
-    if invoice.status == "draft":
+    if invoice.status in ("draft", "sent"):
         invoice.status = "open"
+    session.flush()
+    _queue(session, booking.booking_id)
+    return invoice
+
+
+def request_link(session: Session, booking: BillingBooking) -> BookingInvoice:
+    """Staff send the member a payment link: the invoice is finalised (not charged) and its hosted
+    page e-mailed; paying there comes back as invoice.paid."""
+    invoice = invoice_for(session, booking.booking_id, lock=True)
+    if invoice is None or invoice.status in ("deleted", "void"):
+        if invoice is None:
+            invoice = BookingInvoice(
+                booking_id=booking.booking_id, member_email=booking.member_email, items={}
+            )
+            session.add(invoice)
+        invoice.stripe_invoice_id = (
+            None if invoice.status in ("deleted", "void") else invoice.stripe_invoice_id
+        )
+        invoice.items = {}
+        invoice.status = "draft"
+    invoice.total_cents = owed_cents(booking)
+    invoice.fees_version = booking.fees_version
+    if invoice.status == "draft":
+        invoice.status = "sent"
     session.flush()
     _queue(session, booking.booking_id)
     return invoice
@@ -193,7 +217,7 @@ def sync_invoice(session: Session, gateway: StripeGateway, booking_id: int) -> N
     v1 = gateway.v1
     key = f"invoice:{booking_id}"
     if invoice.stripe_invoice_id is None:
-        if invoice.status not in ("draft", "open"):
+        if invoice.status not in ("draft", "open", "sent"):
             return  # nothing was ever created at Stripe: nothing to delete, void or refund
         customer_id = ensure_customer(session, gateway, booking.member_email, booking.member_name)
         generation = _generation(invoice)
@@ -212,12 +236,14 @@ def sync_invoice(session: Session, gateway: StripeGateway, booking_id: int) -> N
         invoice.stripe_invoice_id = created.id
         invoice.stripe_customer_id = customer_id
         publish(session, "billing.invoice.created", _invoice_data(booking, invoice, "draft"))
-    if invoice.status in ("draft", "open"):
+    if invoice.status in ("draft", "open", "sent"):
         stripe_invoice = v1.invoices.retrieve(invoice.stripe_invoice_id)
         if stripe_invoice.status == "draft":
             _rewrite_lines(session, gateway, booking, invoice)
     if invoice.status == "open":
         _finalise_and_charge(session, gateway, booking, invoice)
+    elif invoice.status == "sent":
+        _finalise_and_send(session, gateway, booking, invoice)
     elif invoice.status == "paid":
         _pay_out_of_band(session, gateway, booking, invoice)
     elif invoice.status == "deleted":
@@ -333,6 +359,53 @@ def _finalise_and_charge(
         return
     if paid.status == "paid":
         payments.invoice_paid(session, booking, invoice, paid.to_dict())
+
+
+def _finalise_and_send(
+    session: Session, gateway: StripeGateway, booking: BillingBooking, invoice: BookingInvoice
+) -> None:
+    key = f"invoice:{booking.booking_id}"
+    v1 = gateway.v1
+    current = v1.invoices.retrieve(invoice.stripe_invoice_id)
+    if current.status != "draft":
+        return  # finalised already: the link went out then
+    if invoice.total_cents <= 0:
+        v1.invoices.delete(invoice.stripe_invoice_id)
+        invoice.status = "deleted"
+        publish(session, "billing.invoice.voided", _invoice_data(booking, invoice, "deleted"))
+        return
+    current = v1.invoices.finalize_invoice(
+        invoice.stripe_invoice_id, options={"idempotency_key": f"{key}:finalize"}
+    )
+    invoice.hosted_invoice_url = current.hosted_invoice_url
+    invoice.stripe_payment_intent_id = current.payment_intent
+    keys = [line_key for line_key in (invoice.items or {}) if line_key != "_generation"]
+    from . import payments
+
+    payments.record_intent(
+        session,
+        stripe_id=current.payment_intent,
+        email=booking.member_email,
+        amount_cents=invoice.total_cents,
+        payment_type="booking_fee",
+        booking=booking,
+        line_keys=keys,
+        invoice_id=invoice.stripe_invoice_id,
+        idempotency_key=f"{key}:link",
+    )
+    publish(
+        session,
+        "billing.notification.requested",
+        {
+            "audience": "member",
+            "email": booking.member_email,
+            "type": "outstanding_balance",
+            "title": "Your booking fees",
+            "message": f"Booking #{booking.booking_id} has ${invoice.total_cents / 100:.2f} to pay.",
+            "link": current.hosted_invoice_url,
+            "channels": ["in_app", "email"],
+        },
+    )
 
 
 def _pay_out_of_band(
