@@ -249,6 +249,7 @@ class FakeStripe:
         ("GET", r"/v1/customers", "list_customers"),
         ("GET", r"/v1/customers/search", "search_customers"),
         ("GET", r"/v1/customers/(?P<id>[^/]+)", "retrieve_customer"),
+        ("POST", r"/v1/customers/(?P<id>[^/]+)/balance_transactions", "create_balance_transaction"),
         ("POST", r"/v1/customers/(?P<id>[^/]+)", "update_customer"),
         ("POST", r"/v1/payment_intents", "create_payment_intent"),
         ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "retrieve_payment_intent"),
@@ -334,6 +335,21 @@ class FakeStripe:
 
     def retrieve_customer(self, p, id):
         return self.get("customer", id)
+
+    def create_balance_transaction(self, p, id):
+        customer = self.get("customer", id)
+        amount = _int(p.get("amount"))
+        customer["balance"] += amount
+        transaction = {
+            "id": self.new_id("cbtxn"),
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "customer": id,
+            "description": p.get("description"),
+            "ending_balance": customer["balance"],
+        }
+        self.emit("customer.updated", customer)
+        return transaction
 
     def update_customer(self, p, id):
         customer = self.get("customer", id)

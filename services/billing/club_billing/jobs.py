@@ -19,6 +19,7 @@ from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
 from club_shared.runtime import Runtime
 
 from .flows import catalog, groups, invoices, payments, privacy, subscriptions
+from .flows.runtime_access import publish
 from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
 from .stripe_gateway import StripeGateway, gateway_for
 
@@ -55,8 +56,35 @@ class BillingJobs:
             "push_coupon": self.push_coupon,
             "add_group_item": self.add_group_item,
             "integrity": self.integrity,
+            "credit_customer": self.credit_customer,
             "remove_group_item": self.remove_group_item,
         }
+
+    def credit_customer(self, session: Session, payload: dict[str, Any]) -> None:
+        """Add funds to the member's account credit (the Stripe customer balance), once per Checkout."""
+        if not self.gateway.enabled:
+            return
+        self.gateway.v1.customers.balance_transactions.create(
+            payload["customer_id"],
+            params={
+                "amount": -payload["amount_cents"],
+                "currency": "usd",
+                "description": f"Funds added ({payload['checkout_session_id']})",
+            },
+            options={"idempotency_key": f"credit:{payload['checkout_session_id']}"},
+        )
+        publish(
+            session,
+            "billing.notification.requested",
+            {
+                "audience": "member",
+                "email": payload["email"],
+                "type": "funds_added",
+                "title": "Funds added",
+                "message": f"${payload['amount_cents'] / 100:.2f} was added to your account credit.",
+                "channels": ["in_app", "email"],
+            },
+        )
 
     def integrity(self, session: Session, payload: dict[str, Any]) -> None:
         privacy.run_integrity(session, run_id=f"billing-{payload.get('period', 'now')}", trigger="scheduled")

@@ -401,3 +401,27 @@ def test_unknown_event_types_are_claimed_and_acknowledged(client, db, stripe_fak
     )
     assert _outcome(post_webhook(client, event, WEBHOOK_SECRET)) == "processed"
     assert _outcome(post_webhook(client, event, WEBHOOK_SECRET)) == "duplicate"
+
+
+def test_add_funds_credits_the_customer_balance_once(client, db, stripe_fake, run_jobs):
+    fake = stripe_fake.fake
+    email = f"funds.{uuid.uuid4().hex[:6]}@example.com"
+    customer = fake.create_customer({"email": email})["id"]
+    session = fake.create_checkout_session(
+        {
+            "mode": "payment",
+            "customer": customer,
+            "customer_email": email,
+            "metadata": {"purpose": "add_funds"},
+            "line_items": [{"price_data": {"unit_amount": "10000"}, "quantity": "1"}],
+        }
+    )
+    event = fake.complete_checkout(session["id"])
+    for _ in range(2):
+        assert post_webhook(client, event, WEBHOOK_SECRET).status_code == 200
+    run_jobs()
+    assert fake.objects["customer"][customer]["balance"] == -10000
+    [notice] = [
+        n for n in outbox(db, "billing.notification.requested", email=email) if n["type"] == "funds_added"
+    ]
+    assert "$100.00" in notice["message"]

@@ -417,7 +417,24 @@ def on_checkout_completed(session: Session, event, obj) -> None:
     email = readmodels.normalise(details.get("email") or obj.get("customer_email") or metadata.get("email"))
     if purpose == "day_pass":
         day_passes.record_purchase(session, obj, email)
-    elif purpose == "add_funds" and email:
+    elif purpose == "add_funds" and email and obj.get("customer") and obj.get("amount_total"):
+        # the credit goes on the Stripe customer balance after this transaction (key credit:<session>)
+        from club_shared.jobs import enqueue
+
+        from ..models import JOBS
+
+        enqueue(
+            session,
+            JOBS,
+            "credit_customer",
+            {
+                "customer_id": obj["customer"],
+                "amount_cents": int(obj["amount_total"]),
+                "checkout_session_id": obj["id"],
+                "email": email,
+            },
+            max_attempts=8,
+        )
         subscriptions.audit(
             session, email, "funds_added", {"amount_cents": obj.get("amount_total")}, "stripe"
         )
