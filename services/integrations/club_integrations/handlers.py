@@ -14,7 +14,8 @@ from club_shared.events import Event
 from club_shared.jobs import enqueue as enqueue_job
 
 from .domain import hubspot as hubspot_rules
-from .flows import forms, trackman
+from .flows import forms, integrity, trackman
+from .flows.common import PUBLISHER
 from .flows.hubspot_queue import enqueue
 from .models import (
     JOBS,
@@ -265,6 +266,15 @@ def closure_deleted(session: Session, event: Event) -> None:
     enqueue_job(session, JOBS, "calendar_delete_closure", event.data)
 
 
+# --- integrity --------------------------------------------------------------------------------------
+
+
+def integrity_checked(session: Session, event: Event) -> None:
+    """Another service checked its own data: record the run and track its issues."""
+    service = event.type.split(".", 1)[0]
+    integrity.record(PUBLISHER, session, service, event.data, utcnow())
+
+
 # --- settings ---------------------------------------------------------------------------------------
 
 
@@ -308,6 +318,10 @@ HANDLERS: dict = {
     "billing.day_pass.purchased": day_pass_purchased,
     "booking.closure.created": closure_created,
     "booking.closure.deleted": closure_deleted,
+    **{
+        f"{service}.integrity.checked": integrity_checked
+        for service in ("membership", "booking", "billing", "notifications")
+    },
     "booking.trackman_match.succeeded": trackman_match_succeeded,
     "booking.trackman_match.failed": trackman_match_failed,
 }

@@ -19,7 +19,7 @@ from club_shared.clubtime import utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled
 from club_shared.runtime import Runtime
 
-from .flows import calendars, forms, hubspot_inbound, hubspot_pull, trackman
+from .flows import calendars, forms, hubspot_inbound, hubspot_pull, integrity, trackman
 from .flows.hubspot_queue import QueueWorker
 from .models import JOBS
 from .outside.calendars import EventbriteClient, GoogleCalendarClient, eventbrite_enabled, google_enabled
@@ -35,6 +35,7 @@ SCHEDULE = (
     Scheduled("hubspot_meetings", Every(timedelta(minutes=30))),
     Scheduled("calendar_sync", Every(timedelta(minutes=5))),
     Scheduled("eventbrite_sync", Every(timedelta(minutes=15))),
+    Scheduled("integrity_nightly", Daily(time(0, 0))),
     Scheduled("trackman_unresolved_alert", Daily(time(9, 0))),
     Scheduled("trackman_purge_webhook_events", Daily(time(4, 0))),
 )
@@ -69,6 +70,7 @@ class Jobs:
             "calendar_push_closure": self.calendar_push_closure,
             "calendar_delete_closure": self.calendar_delete_closure,
             "eventbrite_sync": self.eventbrite_sync,
+            "integrity_nightly": self.integrity_nightly,
             "trackman_unresolved_alert": self.trackman_unresolved_alert,
             "trackman_purge_webhook_events": self.trackman_purge_webhook_events,
         }
@@ -153,6 +155,12 @@ class Jobs:
             log.info("Eventbrite is off: no Eventbrite sync")
             return
         calendars.sync_eventbrite(self.runtime, EventbriteClient(self.runtime.settings), self.clock())
+
+    # --- integrity ----------------------------------------------------------------------------------
+
+    def integrity_nightly(self, session: Session, payload: dict[str, Any]) -> None:
+        """Our own checks at 00:00 club time (the other services run theirs and publish them)."""
+        integrity.run_own(self.runtime, session, self.clock(), "scheduled")
 
     # --- TrackMan --------------------------------------------------------------------------------
 

@@ -569,6 +569,84 @@ class EventbriteAttendeeState(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# --- integrity (domain.md §11) ------------------------------------------------------------------------
+
+SEVERITIES = ("critical", "high", "medium", "low")
+CATEGORIES = ("orphan_record", "sync_mismatch", "data_quality", "booking_issue", "billing_issue")
+
+
+class IntegrityCheckHistory(Base):
+    """One service's run of its checks (its <service>.integrity.checked, or ours)."""
+
+    __tablename__ = "integrity_check_history"
+    __table_args__ = (UniqueConstraint("service", "run_id", name="uq_integrity_check_history_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(100))
+    service: Mapped[str] = mapped_column(String(30))
+    trigger: Mapped[str] = mapped_column(String(20))
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = _created()
+    issues_found: Mapped[int] = mapped_column(Integer)
+    new_issues: Mapped[int] = mapped_column(Integer, server_default="0")
+    resolved_issues: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: per check: name, category, severity, status (ok|issues|error), issue count, error
+    summary: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class IntegrityIssue(Base):
+    """An issue found by a check (`<table>_<record id>`): first and last seen, resolved when a run no
+    longer finds it or staff resolve it."""
+
+    __tablename__ = "integrity_issues_tracking"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        CheckConstraint(f"severity IN ({_in(SEVERITIES)})", name="severity"),
+        CheckConstraint(f"category IN ({_in(CATEGORIES)})", name="category"),
+        Index(
+            "ix_integrity_issues_tracking_open", "source_service", postgresql_where=text("status = 'open'")
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    issue_key: Mapped[str] = mapped_column(String(250), unique=True)
+    issue_type: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), server_default="open")
+    severity: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(30))
+    source_service: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    first_detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    times_seen: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class IntegrityIgnore(Base):
+    __tablename__ = "integrity_ignores"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    issue_key: Mapped[str] = mapped_column(String(250), unique=True)
+    ignored_by: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text)
+    ignored_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IntegrityAuditLog(Base):
+    __tablename__ = "integrity_audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    action: Mapped[str] = mapped_column(String(30))
+    issue_key: Mapped[str | None] = mapped_column(String(250), index=True)
+    details: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    performed_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+
+
 # --- legacy imports ---------------------------------------------------------------------------------
 
 

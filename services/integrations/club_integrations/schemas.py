@@ -447,3 +447,74 @@ class CalendarStatus(Schema):
     google_enabled = fields.Boolean()
     eventbrite_enabled = fields.Boolean()
     calendars = fields.List(fields.Dict())
+
+
+# --- integrity ---------------------------------------------------------------------------------------
+
+
+class IntegrityRunQuery(Page):
+    service = fields.String(
+        validate=validate.OneOf(("membership", "booking", "billing", "integrations", "notifications"))
+    )
+
+
+class IntegrityRun(Schema):
+    id = fields.Integer()
+    run_id = fields.String()
+    service = fields.String()
+    trigger = fields.String()
+    run_at = fields.AwareDateTime()
+    received_at = fields.AwareDateTime()
+    issues_found = fields.Integer()
+    new_issues = fields.Integer()
+    resolved_issues = fields.Integer()
+    summary = fields.List(fields.Dict())
+
+
+class IssueQuery(Page):
+    status = fields.String(load_default="open", validate=validate.OneOf(("open", "resolved", "all")))
+    service = fields.String(validate=validate.Length(max=30))
+    severity = fields.String(validate=validate.OneOf(("critical", "high", "medium", "low")))
+    category = fields.String(
+        validate=validate.OneOf(
+            ("orphan_record", "sync_mismatch", "data_quality", "booking_issue", "billing_issue")
+        )
+    )
+    include_ignored = fields.Boolean(load_default=False)
+
+
+class Issue(Schema):
+    id = fields.Integer()
+    issue_key = fields.String()
+    issue_type = fields.String()
+    status = fields.String()
+    severity = fields.String()
+    category = fields.String()
+    source_service = fields.String()
+    description = fields.String()
+    details = fields.Dict()
+    first_detected_at = fields.AwareDateTime()
+    last_seen_at = fields.AwareDateTime()
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    resolution_note = fields.String(allow_none=True)
+    times_seen = fields.Integer()
+    ignored_until = fields.AwareDateTime(allow_none=True)
+
+
+class ResolveIssue(_Strict):
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class IgnoreIssue(_Strict):
+    duration = fields.String(required=True, validate=validate.OneOf(("24h", "1w", "30d")))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class IntegrityAudit(Schema):
+    id = fields.Integer()
+    action = fields.String()
+    issue_key = fields.String(allow_none=True)
+    details = fields.Dict()
+    performed_by = fields.String()
+    created_at = fields.AwareDateTime()

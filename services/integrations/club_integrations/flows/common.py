@@ -10,7 +10,19 @@ from sqlalchemy.orm import Session
 from club_shared.runtime import Runtime
 
 from ..domain import settings as club_settings
-from ..models import ClubSetting, Member, MemberEmail
+from ..models import BUS, ClubSetting, Member, MemberEmail
+
+
+class Publisher:
+    """Publishes as the integrations service where no Runtime is at hand (event handlers)."""
+
+    def publish(self, session: Session, event_type: str, data: dict[str, Any]):
+        from club_shared.bus import publish
+
+        return publish(session, BUS, event_type, data, producer="integrations")
+
+
+PUBLISHER = Publisher()
 
 
 def setting(session: Session, key: str) -> Any:
