@@ -352,6 +352,21 @@ def payment_failed(session: Session, intent: StripePaymentIntent, *, reason: str
                 "channels": ["in_app", "email"],
             },
         )
+    publish(
+        session,
+        "billing.notification.requested",
+        {
+            "audience": "staff",
+            "type": "billing_alert",
+            "title": "A payment failed",
+            "message": (
+                f"${intent.amount_cents / 100:.2f} from {intent.customer_email or 'an unknown payer'}"
+                + (f" for booking #{intent.booking_id}" if intent.booking_id else "")
+                + f" failed: {intent.failure_reason or 'declined'}."
+            ),
+            "channels": ["in_app", "push"],
+        },
+    )
     return True
 
 
