@@ -386,3 +386,34 @@ def test_staff_send_a_payment_link_and_the_hosted_payment_settles_it(
         assert post_webhook(client, event, WEBHOOK_SECRET).status_code == 200
     body = fees_of(client, auth, booking_id)
     assert body["invoice"]["status"] == "paid" and body["owed_cents"] == 0
+
+
+def test_example_14_trackman_linked_cancel_refunds_when_trackman_confirms(
+    deliver, db, client, auth, email, run_jobs
+):
+    deliver("membership.member.created", member_event(email, "premium"))
+    booking_id = next_id()
+    participants = [
+        participant("owner", 1, email, pid=1),
+        participant("guest", 2, "g@example.com", pid=2, pass_used=True),
+    ]
+    data = _approve(deliver, email, booking_id, minutes=120, declared=2, participants=participants)
+    run_jobs()
+    client.post(f"/api/v1/payments/booking-requests/{booking_id}/pay", headers=auth(email))
+    run_jobs()
+    pending = {
+        **data,
+        "status": "cancellation_pending",
+        "source": "cancellation",
+        "requested_by": email,
+        "requested_at": "2026-05-20T23:30:00+00:00",
+    }
+    deliver("booking.request.cancellation_requested", pending)
+    run_jobs()
+    body = fees_of(client, auth, booking_id)
+    assert body["participants"][0]["payment_status"] == "paid"  # nothing refunded while TrackMan decides
+    assert not outbox(db, "billing.payment.refunded", booking_request_id=booking_id)
+    deliver("booking.request.cancelled", {**cancelled(data, refund_eligible=True), "actor_type": "trackman"})
+    run_jobs()
+    [refunded] = outbox(db, "billing.payment.refunded", booking_request_id=booking_id)
+    assert refunded["amount_refunded_cents"] == 2500
