@@ -60,6 +60,8 @@ HANDLERS = {
     "billing.dispute.opened": inbound.dispute_opened,
     "billing.dispute.closed": inbound.dispute_closed,
     "billing.checkout.completed": inbound.checkout_completed,
+    "billing.group_item.added": inbound.group_item_added,
+    "billing.group_item.failed": inbound.group_item_failed,
     "booking.request.created": inbound.first_booking,
     "integrations.application.invited": inbound.application_invited,
     "integrations.hubspot.contact_updated": inbound.hubspot_contact_updated,

@@ -319,3 +319,48 @@ def test_first_booking_and_email_delivery(deliver, make_member, user_row):
         )
     )
     assert user_row(ann.id).email_delivery_status == "bounced"
+
+
+def _group_item(kind, group, email, member_id):
+    return _event(
+        f"billing.group_item.{kind}",
+        {
+            "group_id": group["id"],
+            "group_type": "family",
+            "primary_email": group["primary_email"],
+            "member_email": email,
+            "member_id": member_id,
+            "subscription_id": "sub_P",
+            "subscription_item_id": "si_9" if kind == "added" else None,
+            "reason": None if kind == "added" else "card declined",
+        },
+    )
+
+
+def test_billing_confirms_or_refuses_a_group_member(client, staff, make_member, deliver, user_row, db):
+    from club_membership.models import GroupMember
+
+    primary = make_member(status="active", tier="core")
+    group = client.post(
+        "/api/v1/billing-groups",
+        headers=staff.headers,
+        json={"primary_member_id": primary.id, "type": "family"},
+    ).get_json()
+    kid, other = make_member(status="pending", tier=None), make_member(status="pending", tier=None)
+    for person in (kid, other):
+        client.post(
+            f"/api/v1/billing-groups/{group['id']}/members",
+            headers=staff.headers,
+            json={"email": person.email},
+        )
+    deliver(
+        _group_item("added", group, kid.email, kid.id), _group_item("failed", group, other.email, other.id)
+    )
+    row = user_row(kid.id)
+    assert (row.status, row.tier, row.billing_provider) == ("active", "core", "family_addon")
+    assert (user_row(other.id).status, user_row(other.id).tier) == ("pending", None)
+    with db() as session:
+        item = session.scalar(
+            select(GroupMember.stripe_subscription_item_id).where(GroupMember.member_email == kid.email)
+        )
+    assert item == "si_9"

@@ -445,3 +445,27 @@ def email_complained(session: Session, event: Event) -> None:
         member_actions.update_profile(
             session, RUNTIME, STRIPE, user, {"email_delivery_status": "complained", "marketing_opt_in": False}
         )
+
+
+def group_item_added(session: Session, event: Event) -> None:
+    """billing.group_item.added: the member is active with group, tier and provider family_addon."""
+    group_actions.activate_member(
+        session,
+        RUNTIME,
+        STRIPE,
+        email_rules.normalise(event.data["member_email"]),
+        now=event.occurred_at,
+        item_id=event.data["subscription_item_id"],
+    )
+
+
+def group_item_failed(session: Session, event: Event) -> None:
+    """billing.group_item.failed: back to pending with no tier; staff are told."""
+    email = email_rules.normalise(event.data["member_email"])
+    group_actions.group_item_failed(session, RUNTIME, STRIPE, email, now=event.occurred_at)
+    _staff_alert(
+        session,
+        "Group member not added",
+        f"Billing could not add {email} to the group of "
+        f"{event.data['primary_email']}: {event.data.get('reason') or 'no reason given'}.",
+    )
