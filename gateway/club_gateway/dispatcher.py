@@ -52,6 +52,10 @@ class Gateway:
         if not REQUEST_ID_RE.match(request_id):
             request_id = uuid.uuid4().hex
         environ["HTTP_X_REQUEST_ID"] = request_id
+        # As nginx does: the services see the address that really connected, never a client's claim.
+        remote = environ.get("REMOTE_ADDR", "")
+        environ["HTTP_X_REAL_IP"] = remote
+        environ["HTTP_X_FORWARDED_FOR"] = remote
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info=None):
             headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]

@@ -161,3 +161,24 @@ def test_docs_serve_swagger_ui_from_the_bundle(client):
 def test_unknown_service_names_are_refused():
     with pytest.raises(ValueError):
         make_gateway_app({"payments": Flask("x")})
+
+
+def test_a_client_cannot_claim_another_address():
+    from flask import Flask, jsonify, request
+    from werkzeug.test import Client
+
+    from club_gateway.dispatcher import make_gateway_app
+
+    echo = Flask("echo")
+
+    @echo.get("/api/v1/members")
+    def who():
+        return jsonify(real_ip=request.headers.get("X-Real-IP"), forwarded=request.headers.get("X-Forwarded-For"))
+
+    client = Client(make_gateway_app({"membership": echo}))
+    body = client.get(
+        "/api/v1/members",
+        headers={"X-Real-IP": "6.6.6.6", "X-Forwarded-For": "6.6.6.6"},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    ).get_json()
+    assert body == {"real_ip": "10.1.2.3", "forwarded": "10.1.2.3"}

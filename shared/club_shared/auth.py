@@ -223,8 +223,9 @@ def current_identity() -> Identity:
 
 
 def require_role(*roles: str):
-    """Allow the view only to callers holding one of `roles` (admin may do what staff may)."""
-    allowed = set(roles) | ({"admin"} if "staff" in roles else set())
+    """Allow the view only to callers holding one of `roles`. "staff" means every staff role
+    (domain.md: staff is an active staff user of any role), so admins and golf instructors too."""
+    allowed = set(roles) | (set(STAFF_ROLES) if "staff" in roles else set())
 
     def decorate(view):
         @functools.wraps(view)
