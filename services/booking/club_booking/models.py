@@ -176,6 +176,7 @@ class BookingSession(Base):
             where=text("cancelled_at IS NULL"),
         ),
         Index("ix_booking_sessions_resource_date", "resource_id", "session_date"),
+        Index("ix_booking_sessions_resource_starts_at", "resource_id", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
@@ -215,6 +216,7 @@ class BookingRequest(Base):
         Index("ix_booking_requests_user_email_status", "user_email", "status"),
         Index("ix_booking_requests_starts_at", "starts_at"),
         Index("ix_booking_requests_resource_starts_at", "resource_id", "starts_at"),
+        Index("ix_booking_requests_session_id", "session_id"),
         Index(
             "uq_booking_requests_trackman_booking_id",
             "trackman_booking_id",
