@@ -2,6 +2,10 @@
 # `make stack`: every service and worker as its own process (gunicorn), nginx as the gateway on
 # :8080, against a real PostgreSQL and RabbitMQ. Processes come from Procfile.stack (generated
 # from the gateway's route table); honcho runs them in the foreground until Ctrl-C.
+#
+# `BOOKING_REPLICAS=3 make stack` (any <SERVICE>_REPLICAS) runs that many web processes of the
+# service on consecutive ports (booking: 8200, 8201, 8202) behind one nginx upstream: nginx
+# config and Procfile are then both generated here, from the same route table.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,7 +46,14 @@ for svc in $services; do
     "club-$svc" migrate
 done
 
+# Both read <SERVICE>_REPLICAS: the upstream's servers and the Procfile's web lines agree.
 python -m club_gateway.nginx --prepare var/stack/nginx >/dev/null
+procfile=Procfile.stack
+python -m club_gateway.procfile > var/stack/Procfile
+if ! cmp -s var/stack/Procfile Procfile.stack; then
+    procfile=var/stack/Procfile
+    echo "stack: web processes: $(grep -oE '^[a-z]+(-[0-9]+)?:' "$procfile" | tr -d : | tr '\n' ' ')"
+fi
 # Stripe: without a key of its own the stack talks to the Stripe fake (tests/fakes/stripe_fake.py),
 # which stops with this script's process (honcho, after the exec).
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
@@ -53,4 +64,4 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
     python tests/fakes/stripe_fake.py --port "$STRIPE_FAKE_PORT" --parent-pid $$ &
 fi
 
-exec honcho -f Procfile.stack start
+exec honcho -f "$procfile" start

@@ -10,8 +10,10 @@ Every path in the default config is relative, so nginx resolves it against its p
 checked-in OpenAPI/docs files and to the Swagger UI assets of the swagger-ui-bundle package.
 
 Environment overrides (arguments win): CLUB_GATEWAY_LISTEN, CLUB_GATEWAY_<SERVICE>_UPSTREAM
-(host:port), CLUB_GATEWAY_RATE_PER_IP / _BURST_PER_IP, CLUB_GATEWAY_RATE_PER_TOKEN /
-_BURST_PER_TOKEN, CLUB_GATEWAY_MAX_BODY.
+(host:port, or several comma-separated), CLUB_GATEWAY_RATE_PER_IP / _BURST_PER_IP,
+CLUB_GATEWAY_RATE_PER_TOKEN / _BURST_PER_TOKEN, CLUB_GATEWAY_MAX_BODY; and, for the local stack,
+<SERVICE>_REPLICAS: that many upstream servers on consecutive ports (BOOKING_REPLICAS=3 → booking
+on 127.0.0.1:8200-8202, matching the Procfile that `python -m club_gateway.procfile` then writes).
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ GATEWAY_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = GATEWAY_DIR / "static"
 
 
-def local_upstreams() -> dict[str, str]:
-    return {s.name: f"127.0.0.1:{s.port}" for s in routes.SERVICES}
+def local_upstreams(replicas: Mapping[str, int] | None = None) -> dict[str, str]:
+    """`make stack`'s addresses: one per web process, several (comma-separated, consecutive
+    ports) for a service run with `replicas` > 1."""
+    replicas = replicas or {}
+    return {
+        s.name: ",".join(f"127.0.0.1:{port}" for port in s.local_ports(replicas.get(s.name, 1)))
+        for s in routes.SERVICES
+    }
 
 
 def compose_upstreams() -> dict[str, str]:
@@ -41,6 +49,8 @@ def compose_upstreams() -> dict[str, str]:
 @dataclass(frozen=True)
 class Options:
     listen: str = f"127.0.0.1:{routes.GATEWAY_PORT}"
+    # service → "host:port", or several comma-separated: nginx spreads requests over them
+    # (round robin), and a replica that refuses the connection is skipped (proxy_next_upstream).
     upstreams: Mapping[str, str] = field(default_factory=local_upstreams)
     # "" keeps pid and temp files relative to the nginx prefix (-p).
     runtime_dir: str = ""
@@ -73,6 +83,13 @@ COMPOSE = Options(
 
 def _under(directory: str, name: str) -> str:
     return f"{directory.rstrip('/')}/{name}" if directory else name
+
+
+def _addresses(upstream: str) -> list[str]:
+    addresses = [a.strip() for a in upstream.split(",") if a.strip()]
+    if not addresses:
+        raise ValueError(f"empty upstream {upstream!r}")
+    return addresses
 
 
 def _upstream_name(service: str) -> str:
@@ -217,7 +234,7 @@ def render(options: Options | None = None) -> str:
     for service in routes.SERVICES:
         out += [
             f"    upstream {_upstream_name(service.name)} {{",
-            f"        server {o.upstreams[service.name]};",
+            *(f"        server {address};" for address in _addresses(o.upstreams[service.name])),
             f"        keepalive {o.upstream_keepalive};",
             "    }",
         ]
@@ -317,9 +334,22 @@ def prepare(prefix: Path, options: Options) -> Path:
 
 def _parse_upstream(value: str) -> tuple[str, str]:
     service, sep, address = value.partition("=")
-    if not sep or service not in routes.BY_NAME or ":" not in address:
-        raise argparse.ArgumentTypeError(f"expected SERVICE=HOST:PORT with a known service, got {value!r}")
+    if not sep or service not in routes.BY_NAME or not all(":" in a for a in address.split(",")):
+        raise argparse.ArgumentTypeError(
+            f"expected SERVICE=HOST:PORT[,HOST:PORT…] with a known service, got {value!r}"
+        )
     return service, address
+
+
+def _parse_replicas(value: str) -> tuple[str, int]:
+    service, sep, count = value.partition("=")
+    if not sep or service not in routes.BY_NAME or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"expected SERVICE=N with a known service, got {value!r}")
+    try:
+        routes.BY_NAME[service].local_ports(int(count))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return service, int(count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,7 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         type=_parse_upstream,
         default=[],
         metavar="SERVICE=HOST:PORT",
-        help="override one service's address (repeatable)",
+        help="override one service's address, or comma-separated addresses (repeatable)",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        type=_parse_replicas,
+        default=[],
+        metavar="SERVICE=N",
+        help="local stack: N web processes of SERVICE on consecutive ports (default from "
+        "<SERVICE>_REPLICAS, e.g. BOOKING_REPLICAS=3; repeatable)",
     )
     parser.add_argument("--runtime-dir", help="directory for the pid and temp files (default: the prefix)")
     parser.add_argument("--static-dir", help="directory holding openapi.json and docs/")
@@ -350,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    options = with_env(COMPOSE if args.compose else Options())
+    if args.compose:
+        options = with_env(COMPOSE)
+    else:
+        # Replicas first, so that an explicit CLUB_GATEWAY_<SERVICE>_UPSTREAM still wins.
+        replicas = {**routes.replicas_from_env(os.environ), **dict(args.replicas)}
+        options = with_env(Options(upstreams=local_upstreams(replicas)))
     changes = {
         name: getattr(args, name)
         for name in ("listen", "runtime_dir", "static_dir", "swagger_ui_dir", "access_log")

@@ -8,12 +8,17 @@ compares the two).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 API_ROOT = "/api/v1"
 GATEWAY_PORT = 8080
 # Inside containers every service listens on the same port; only the host name differs.
 CONTAINER_PORT = 8000
+# `make stack` with several replicas of a service (`BOOKING_REPLICAS=3`): the service on port 80NN
+# runs its replicas on consecutive ports from 8N00 (booking: 8200, 8201, 8202); one replica keeps
+# the service's own port.
+MAX_REPLICAS = 99
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,20 @@ class Service:
     @property
     def command(self) -> str:
         return f"club-{self.name}"
+
+    @property
+    def replicas_variable(self) -> str:
+        """The environment variable that sets how many web processes `make stack` runs."""
+        return f"{self.name.upper()}_REPLICAS"
+
+    def local_ports(self, replicas: int = 1) -> tuple[int, ...]:
+        """The ports of the service's `replicas` web processes on one machine (`make stack`)."""
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise ValueError(f"{self.name}: replicas must be 1 to {MAX_REPLICAS}, not {replicas}")
+        if replicas == 1:
+            return (self.port,)
+        first = 8000 + 100 * (self.port - 8000)
+        return tuple(range(first, first + replicas))
 
 
 SERVICES: tuple[Service, ...] = (
@@ -113,6 +132,21 @@ SERVICES: tuple[Service, ...] = (
 
 SERVICE_NAMES: tuple[str, ...] = tuple(s.name for s in SERVICES)
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
+
+
+def replicas_from_env(environ: Mapping[str, str]) -> dict[str, int]:
+    """Web processes per service for `make stack`: `<SERVICE>_REPLICAS` (e.g. BOOKING_REPLICAS=3),
+    1 where unset."""
+    replicas = {}
+    for service in SERVICES:
+        raw = (environ.get(service.replicas_variable) or "").strip()
+        try:
+            count = int(raw) if raw else 1
+        except ValueError:
+            raise ValueError(f"{service.replicas_variable} must be a number, not {raw!r}") from None
+        service.local_ports(count)  # refuses a count out of range
+        replicas[service.name] = count
+    return replicas
 
 
 def _build_owner_table() -> dict[str, str]:

@@ -136,4 +136,7 @@ def test_stack_script_is_valid_bash():
     text = script.read_text()
     assert "postgresql://postgres@127.0.0.1:5432/postgres" in text
     assert "amqp://guest:guest@127.0.0.1:5672/%2F" in text
-    assert "exec honcho -f Procfile.stack start" in text
+    # Procfile.stack, or the one generated beside the nginx prefix when <SERVICE>_REPLICAS is set
+    assert "procfile=Procfile.stack" in text
+    assert "python -m club_gateway.procfile > var/stack/Procfile" in text
+    assert 'exec honcho -f "$procfile" start' in text
