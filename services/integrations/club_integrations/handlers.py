@@ -3,9 +3,10 @@ to TrackMan bookings, and what it mirrors to HubSpot and the calendars."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -20,8 +21,12 @@ from .flows.hubspot_queue import enqueue
 from .models import (
     JOBS,
     ClubSetting,
+    FormSubmission,
+    HubspotDeal,
+    HubspotSyncQueue,
     Member,
     MemberEmail,
+    Tour,
     TrackmanBaySlot,
     TrackmanUnmatchedBooking,
     TrackmanWebhookEvent,
@@ -195,13 +200,71 @@ def member_deleted(session: Session, event: Event) -> None:
     session.execute(
         update(TrackmanWebhookEvent)
         .where(TrackmanWebhookEvent.booking["customer_email"].astext.in_(emails))
-        .values(booking=func.jsonb_set(TrackmanWebhookEvent.booking, "{customer_email}", "null"))
+        .values(
+            booking=TrackmanWebhookEvent.booking.op("-")(
+                literal_column("ARRAY['customer_email', 'customer_name', 'players', 'notes']")
+            )
+        )
     )
     session.execute(
         update(TrackmanWebhookEvent)
         .where(TrackmanWebhookEvent.matched_member_email.in_(emails))
         .values(matched_member_email=None)
     )
+    session.execute(
+        update(Tour)
+        .where(Tour.visitor_email.in_(emails))
+        .values(visitor_email=None, visitor_name="Deleted member", visitor_phone=None, notes=None)
+    )
+    session.execute(delete(FormSubmission).where(FormSubmission.email.in_(emails)))
+    session.execute(update(HubspotDeal).where(HubspotDeal.member_email.in_(emails)).values(member_email=None))
+    session.execute(
+        update(HubspotSyncQueue)
+        .where(HubspotSyncQueue.entity_id.in_(emails), HubspotSyncQueue.status.in_(("pending", "failed")))
+        .values(status="completed", outcome="erased", payload={})
+    )
+
+
+def data_export_requested(session: Session, event: Event) -> None:
+    """Our share of a member's data export: what we keep under any of their addresses."""
+    data = event.data
+    emails = sorted(set(data["emails"]) | {data["email"]})
+
+    def rows(model, *conditions) -> list[dict[str, Any]]:
+        found = session.scalars(select(model).where(*conditions)).all()
+        return [
+            {c.key: _plain(getattr(r, c.key)) for c in model.__mapper__.column_attrs if c.key not in _PRIVATE}
+            for r in found
+        ]
+
+    part = {
+        "members": rows(Member, Member.member_id == data["member_id"]),
+        "tours": rows(Tour, Tour.visitor_email.in_(emails)),
+        "form_submissions": rows(FormSubmission, FormSubmission.email.in_(emails)),
+        "hubspot_deals": rows(HubspotDeal, HubspotDeal.member_email.in_(emails)),
+        "trackman_bay_slots": rows(TrackmanBaySlot, TrackmanBaySlot.customer_email.in_(emails)),
+        "trackman_unmatched_bookings": rows(
+            TrackmanUnmatchedBooking,
+            TrackmanUnmatchedBooking.customer_email.in_(emails)
+            | TrackmanUnmatchedBooking.resolved_email.in_(emails),
+        ),
+    }
+    PUBLISHER.publish(
+        session,
+        "integrations.data_export.part_written",
+        {"request_id": data["request_id"], "email": data["email"], "service": "integrations", "part": part},
+    )
+
+
+_PRIVATE = {"hubspot_contact_hash", "booking_data", "snapshot"}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 # --- billing and groups, for HubSpot ------------------------------------------------------------------
@@ -311,6 +374,7 @@ HANDLERS: dict = {
     "membership.member.linked_email_removed": linked_email_removed,
     "membership.member.merged": member_merged,
     "membership.member.deleted": member_deleted,
+    "membership.data_export.requested": data_export_requested,
     "membership.setting.updated": setting_updated,
     "membership.group.updated": group_updated,
     "billing.membership_payment.succeeded": membership_payment,
