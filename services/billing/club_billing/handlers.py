@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from club_shared.events import Event
 from club_shared.jobs import enqueue
 
-from .flows import fees, legacy, payments, privacy, readmodels
+from .flows import catalog, fees, legacy, payments, privacy, readmodels
 from .models import JOBS, TierRule
 
 # --- booking -------------------------------------------------------------------------------------
@@ -84,6 +84,11 @@ def on_group_member_removed(session: Session, event: Event) -> None:
     enqueue(session, JOBS, "remove_group_item", dict(event.data), max_attempts=8)
 
 
+def on_cafe_item(session: Session, event: Event) -> None:
+    """Café items are sold as one-time Stripe products `cafe-<item id>` (synced by a job)."""
+    catalog.mirror_cafe_item(session, event.data)
+
+
 def on_data_export(session: Session, event: Event) -> None:
     privacy.export_part(session, event.data)
 
@@ -134,6 +139,7 @@ HANDLERS = {
     "membership.tier.deleted": on_tier_deleted,
     "membership.group.member_added": on_group_member_added,
     "membership.group.member_removed": on_group_member_removed,
+    "membership.cafe_item.updated": on_cafe_item,
     "membership.data_export.requested": on_data_export,
     "membership.member.deleted": on_member_deleted,
     "integrations.legacy_purchase.imported": on_legacy_purchase,

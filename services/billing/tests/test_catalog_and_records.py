@@ -179,3 +179,27 @@ def test_legacy_purchase_events_from_integrations(deliver, db):
     with db.transaction() as session:
         [row] = session.scalars(select(LegacyPurchase).where(LegacyPurchase.source_sale_id == f"T-{n}")).all()
     assert (row.amount_cents, row.product_type, row.import_job_id) == (9000, "Lesson", 7)
+
+
+def test_cafe_items_are_mirrored_as_one_time_products(deliver, db, run_jobs, stripe_fake):
+    item_id = int(uuid.uuid4().int % 1_000_000)
+    data = {
+        "item_id": item_id,
+        "name": "Flat white",
+        "category": "Coffee",
+        "price_cents": 450,
+        "description": None,
+        "is_active": True,
+        "deleted": False,
+        "stripe_product_id": None,
+    }
+    deliver("membership.cafe_item.updated", data, times=2)
+    run_jobs()
+    with db.transaction() as session:
+        product = session.scalars(select(StripeProduct).where(StripeProduct.slug == f"cafe-{item_id}")).one()
+    assert product.product_type == "one_time" and product.stripe_price_id
+    assert stripe_fake.fake.objects["price"][product.stripe_price_id]["unit_amount"] == 450
+    [published] = [
+        p for p in outbox(db, "billing.product.updated", slug=f"cafe-{item_id}") if p["stripe_price_id"]
+    ]
+    assert published["stripe_product_id"] == product.stripe_product_id

@@ -45,6 +45,26 @@ def change_product(session: Session, product: StripeProduct, changes: dict) -> S
     return product
 
 
+def mirror_cafe_item(session: Session, data: dict) -> StripeProduct:
+    slug = f"cafe-{data['item_id']}"
+    product = session.scalars(
+        select(StripeProduct).where(StripeProduct.slug == slug).with_for_update()
+    ).first()
+    if product is None:
+        product = StripeProduct(
+            slug=slug, name=data["name"], price_cents=data["price_cents"], product_type="one_time"
+        )
+        session.add(product)
+    product.name = data["name"][:200]
+    product.price_cents = max(0, int(data["price_cents"]))
+    product.is_active = bool(data["is_active"]) and not data["deleted"]
+    if data.get("stripe_product_id") and not product.stripe_product_id:
+        product.stripe_product_id = data["stripe_product_id"]
+    session.flush()
+    enqueue(session, JOBS, "sync_product", {"slug": slug})
+    return product
+
+
 def sync_product(session: Session, gateway: StripeGateway, slug: str) -> None:
     if not gateway.enabled:
         return
@@ -62,6 +82,7 @@ def sync_product(session: Session, gateway: StripeGateway, slug: str) -> None:
         product.stripe_product_id = created.id
     current = v1.prices.retrieve(product.stripe_price_id) if product.stripe_price_id else None
     if current is None or current.unit_amount != product.price_cents:
+        before = product.stripe_price_id
         price = v1.prices.create(
             params={
                 "product": product.stripe_product_id,
@@ -73,6 +94,8 @@ def sync_product(session: Session, gateway: StripeGateway, slug: str) -> None:
             options={"idempotency_key": f"price:{slug}:{product.price_cents}"},
         )
         product.stripe_price_id = price.id
+        if price.id != before:
+            product_updated(session, product)  # membership keeps the café item's Stripe ids
 
 
 def upsert_rule(session: Session, tag: str, name: str, percent: int, is_active: bool = True) -> DiscountRule:
