@@ -74,7 +74,15 @@ def occupancy(
     found: dict[int, list[Busy]] = {rid: [] for rid in ids}
     if not ids:
         return found
-    requests = select(BookingRequest).where(
+    requests = select(
+        BookingRequest.id,
+        BookingRequest.resource_id,
+        BookingRequest.starts_at,
+        BookingRequest.ends_at,
+        BookingRequest.status,
+        BookingRequest.user_email,
+        BookingRequest.session_id,
+    ).where(
         BookingRequest.resource_id.in_(ids),
         BookingRequest.status.in_(OCCUPYING),
         BookingRequest.starts_at < span.end,
@@ -83,7 +91,7 @@ def occupancy(
     )
     if exclude_request_id is not None:
         requests = requests.where(BookingRequest.id != exclude_request_id)
-    for req in session.scalars(requests):
+    for req in session.execute(requests):
         found[req.resource_id].append(
             Busy(
                 Span(req.starts_at, req.ends_at),
@@ -96,7 +104,14 @@ def occupancy(
                 },
             )
         )
-    sessions = select(BookingSession).where(
+    sessions = select(
+        BookingSession.id,
+        BookingSession.resource_id,
+        BookingSession.starts_at,
+        BookingSession.ends_at,
+        BookingSession.source,
+        BookingSession.is_unmatched,
+    ).where(
         BookingSession.resource_id.in_(ids),
         BookingSession.cancelled_at.is_(None),
         BookingSession.starts_at < span.end,
@@ -113,7 +128,7 @@ def occupancy(
                 BookingRequest.session_id == BookingSession.id, BookingRequest.id == exclude_request_id
             )
         )
-    for ses in session.scalars(sessions):
+    for ses in session.execute(sessions):
         found[ses.resource_id].append(
             Busy(
                 Span(ses.starts_at, ses.ends_at),
@@ -121,13 +136,21 @@ def occupancy(
                 details={"session_id": ses.id, "source": ses.source, "is_unmatched": ses.is_unmatched},
             )
         )
-    blocks = select(AvailabilityBlock).where(
+    blocks = select(
+        AvailabilityBlock.id,
+        AvailabilityBlock.resource_id,
+        AvailabilityBlock.starts_at,
+        AvailabilityBlock.ends_at,
+        AvailabilityBlock.block_type,
+        AvailabilityBlock.closure_id,
+        AvailabilityBlock.notes,
+    ).where(
         AvailabilityBlock.resource_id.in_(ids),
         AvailabilityBlock.starts_at < span.end,
         AvailabilityBlock.starts_at > span.start - LONGEST,
         AvailabilityBlock.ends_at > span.start,
     )
-    for block in session.scalars(blocks):
+    for block in session.execute(blocks):
         found[block.resource_id].append(
             Busy(
                 Span(block.starts_at, block.ends_at),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from flask import Response
 from flask_smorest import Blueprint
 
 from club_shared.problems import Problem
@@ -17,7 +20,7 @@ blp = Blueprint("availability", __name__, url_prefix="/api/v1/availability", des
 
 
 def _span(span):
-    return {"start": local(span.start), "end": local(span.end)}
+    return {"start": local(span.start).isoformat(), "end": local(span.end).isoformat()}
 
 
 @blp.get("")
@@ -65,4 +68,7 @@ def availability(query):
                 "slots": [{**_span(s.span), "available": s.available} for s in merged.slots],
             }
         )
-    return {"date": day, "timezone": tz.key, "resources": out}
+    # Dumped here rather than by the schema (which documents it): a day is a few hundred small
+    # objects, and this is the hottest read of the club.
+    body = {"date": day.isoformat(), "timezone": tz.key, "resources": out}
+    return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")

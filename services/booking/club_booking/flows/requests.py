@@ -284,7 +284,7 @@ def create_request(
     )
     session.add(req)
     session.flush()
-    write_declared_roster(session, req, players)
+    write_declared_roster(session, req, players, fresh=True)
     named_guests = sum(1 for p in players if p.type == "guest" and not p.is_placeholder)
     if kind == "simulator":
         passes.hold(session, rt, req, named_guests, now)
@@ -298,12 +298,15 @@ def create_request(
     return req
 
 
-def write_declared_roster(session: Session, req: BookingRequest, players: list[rules.Player]) -> None:
+def write_declared_roster(
+    session: Session, req: BookingRequest, players: list[rules.Player], *, fresh: bool = False
+) -> None:
     """The roster before a session exists: `booking_members` (slot 1 = the owner) and `booking_guests`."""
-    for model in (BookingMember, BookingGuest):
-        for row in session.scalars(select(model).where(model.booking_id == req.id)):
-            session.delete(row)
-    session.flush()
+    if not fresh:
+        for model in (BookingMember, BookingGuest):
+            for row in session.scalars(select(model).where(model.booking_id == req.id)):
+                session.delete(row)
+        session.flush()
     session.add(
         BookingMember(
             booking_id=req.id,
