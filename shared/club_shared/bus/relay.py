@@ -13,7 +13,7 @@ import logging
 import threading
 
 import psycopg
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import Database
@@ -45,6 +45,9 @@ class Relay:
             if not rows:
                 return 0
             self.transport.publish([_message(row) for row in rows])
+            # Marking rows sent need not wait for the WAL flush: if PostgreSQL lost this commit in a
+            # crash the rows would be published again, which consumers absorb. Saves an fsync per batch.
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             session.execute(
                 update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(sent_at=func.now())
             )
