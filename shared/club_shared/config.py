@@ -45,6 +45,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     data_dir: Path = field(default_factory=lambda: Path("var"))
     log_level: str = "INFO"
+    # observability: the worker's own /metrics port (off when unset), OpenTelemetry (off when unset)
+    worker_metrics_port: int | None = None
+    otel_exporter_otlp_endpoint: str | None = None
     # notifications: e-mail through the provider (Resend's API), web push with VAPID
     email_api_base: str = "https://api.resend.com"
     email_api_key: str | None = None
@@ -113,6 +116,10 @@ class Settings:
             max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
             data_dir=Path(env.get("CLUB_DATA_DIR", "var")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            worker_metrics_port=_int("WORKER_METRICS_PORT", 0) or None,
+            otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or None,
             email_api_base=env.get("EMAIL_API_BASE") or "https://api.resend.com",
             email_api_key=env.get("EMAIL_API_KEY") or None,
             email_from=env.get("EMAIL_FROM") or None,

@@ -47,7 +47,7 @@ def start_worker(
     has jobs); they run until `stop`."""
     settings = runtime.settings
     declare_topology(runtime, handlers)
-    relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"))
+    relay = Relay(runtime.db, runtime.tables, runtime.transport("relay"), service=runtime.service)
     threads = [
         threading.Thread(
             target=relay.run,
@@ -74,14 +74,45 @@ def start_worker(
     return threads
 
 
+def serve_metrics(
+    runtime: Runtime, handlers: Mapping[str, Handler], threads: list[threading.Thread], port: int
+):
+    """The worker's own /metrics (its counters, plus the outbox, job queue and, for a consumer,
+    its queue and parked messages read at scrape time) and /healthz (503 once a thread has died,
+    so that a liveness probe restarts the worker), on `port` of every interface."""
+    from .metrics import BrokerCollector, DatabaseCollector, registry, start_metrics_server
+
+    collectors: list = [DatabaseCollector(runtime.service, runtime.db.libpq_url())]
+    if handlers and not runtime.uses_memory_bus and runtime.settings.amqp_url:
+        collectors.append(BrokerCollector(runtime.service, runtime.settings.amqp_url, runtime.queues))
+
+    def health() -> dict:
+        dead = [t.name for t in threads if not t.is_alive()]
+        return {"status": "dead threads" if dead else "ok", "service": runtime.service, "dead": dead}
+
+    return start_metrics_server(port, "0.0.0.0", registry(*collectors), health)
+
+
 def run_worker(runtime: Runtime, handlers: Mapping[str, Handler], jobs: JobRunner | None = None) -> None:
     """Run the worker in the foreground until SIGTERM or SIGINT."""
+    from . import tracing
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    tracing.configure(runtime.service, runtime.settings.otel_exporter_otlp_endpoint)
     threads = start_worker(runtime, handlers, stop, jobs)
-    log.info("worker started", extra={"threads": [t.name for t in threads]})
+    server = None
+    if runtime.settings.worker_metrics_port:
+        server = serve_metrics(runtime, handlers, threads, runtime.settings.worker_metrics_port)
+    log.info(
+        "worker started",
+        extra={"threads": [t.name for t in threads], "metrics_port": runtime.settings.worker_metrics_port},
+    )
     stop.wait()
     for thread in threads:
         thread.join(timeout=10)
+    if server is not None:
+        server.shutdown()
+    tracing.shutdown()
     log.info("worker stopped")
