@@ -3,8 +3,9 @@
     python -m club_gateway.generate           # rewrite them all
     python -m club_gateway.generate --check   # exit 1 and name the stale ones
 
-Files: gateway/nginx.conf, gateway/nginx.compose.conf, gateway/static/openapi.json,
-k8s/base/ingress.yaml and Procfile.stack.
+Files: gateway/nginx.conf, gateway/nginx.compose.conf, k8s/base/ingress.yaml and Procfile.stack.
+(The merged OpenAPI document is built where it is served: `nginx --prepare`, the gateway image, the
+dev dispatcher.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from club_gateway import ingress, nginx, openapi, procfile
+from club_gateway import ingress, nginx, procfile
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,6 @@ def targets() -> dict[Path, Callable[[], str]]:
         REPO / "gateway" / "nginx.compose.conf": lambda: nginx.render(nginx.COMPOSE),
         REPO / "k8s" / "base" / "ingress.yaml": ingress.render,
         REPO / "Procfile.stack": procfile.render,
-        openapi.OUTPUT: lambda: openapi.dumps(openapi.merge(openapi.load_specs())),
     }
 
 

@@ -318,12 +318,25 @@ def with_env(options: Options, environ: Mapping[str, str] = os.environ) -> Optio
 
 
 def prepare(prefix: Path, options: Options) -> Path:
-    """Make `prefix` a runnable nginx prefix dir for `options`; returns the config's path."""
+    """Make `prefix` a runnable nginx prefix dir for `options`; returns the config's path.
+
+    The merged OpenAPI document is built here, from the services' apps as they are now, so what
+    nginx serves can never lag behind them (it is a build product, not a checked-in file).
+    """
     import swagger_ui_bundle
 
+    from club_gateway import openapi
+
     prefix.mkdir(parents=True, exist_ok=True)
-    for name, target in (("static", STATIC_DIR), ("swagger-ui", Path(swagger_ui_bundle.swagger_ui_path))):
-        link = prefix / name
+    static = prefix / "static"
+    if static.is_symlink():
+        static.unlink()
+    static.mkdir(exist_ok=True)
+    (static / "openapi.json").write_text(openapi.dumps(openapi.merge(openapi.load_specs())))
+    for link, target in (
+        (static / "docs", STATIC_DIR / "docs"),
+        (prefix / "swagger-ui", Path(swagger_ui_bundle.swagger_ui_path)),
+    ):
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target.resolve(), target_is_directory=True)
