@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from .clubtime import utcnow
 from .db import Database
+from .metrics import observe_job
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class JobRunner:
                 .where(queue.c.id == row.id)
                 .values(status="done", finished_at=func.now(), attempts=row.attempts + 1)
             )
+            observe_job(row.kind, "done")
         except Exception as exc:
             savepoint.rollback()
             attempts = row.attempts + 1
@@ -219,6 +221,7 @@ class JobRunner:
                     run_at=func.now() + timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600)),
                 )
             )
+            observe_job(row.kind, "dead" if dead else "failed")
 
     def run(self, stop: threading.Event, *, tick_s: float = 1.0) -> None:
         """Fire schedules and run due jobs until `stop`: at once when woken, else every `tick_s`."""

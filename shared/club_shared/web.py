@@ -16,7 +16,7 @@ from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from . import logs
+from . import logs, tracing
 from .problems import PROBLEM_JSON, Problem, problem_response
 from .runtime import Runtime
 
@@ -86,6 +86,7 @@ def build_app(runtime: Runtime, *, title: str, blueprints: Iterable[Blueprint]) 
     settings = runtime.settings
     if settings.env != "test":
         logs.configure_logging(settings.service, settings.log_level)
+    tracing.configure(settings.service, settings.otel_exporter_otlp_endpoint)
     app = Flask(f"club_{settings.service}")
     app.config.update(
         API_TITLE=title,
@@ -126,6 +127,11 @@ def _register_request_hooks(app: Flask) -> None:
         g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_id_token = logs.request_id.set(g.request_id)
         g.started = time.perf_counter()
+        if tracing.enabled():
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            g.trace = tracing.start_http_span(
+                request.method, rule, request.path, request.headers, g.request_id
+            )
         if request.method in _BODY_METHODS and _has_body():
             view = app.view_functions.get(request.endpoint or "")
             allowed = getattr(view, "club_accepts", JSON_ONLY)
@@ -135,6 +141,7 @@ def _register_request_hooks(app: Flask) -> None:
     @app.after_request
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        g.status = response.status_code
         if "started" in g:
             observe_request(
                 request.method, request.url_rule, response.status_code, time.perf_counter() - g.started
@@ -142,7 +149,9 @@ def _register_request_hooks(app: Flask) -> None:
         return response
 
     @app.teardown_request
-    def forget_request(_exc):
+    def forget_request(exc):
+        if "trace" in g:
+            tracing.end_http_span(g.pop("trace"), g.get("status"), exc)
         token = g.pop("request_id_token", None)
         if token is not None:
             logs.request_id.reset(token)
@@ -187,7 +196,10 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_operational_routes(app: Flask, runtime: Runtime) -> None:
-    from .metrics import metrics_response
+    from .metrics import DatabaseCollector, metrics_response
+
+    # The URL is looked up at the first scrape: apps built only for their OpenAPI have no database.
+    database_figures = DatabaseCollector(runtime.service, lambda: runtime.db.libpq_url())
 
     @app.get("/healthz")
     def healthz():
@@ -208,4 +220,4 @@ def _register_operational_routes(app: Flask, runtime: Runtime) -> None:
 
     @app.get("/metrics")
     def metrics():
-        return metrics_response()
+        return metrics_response(database_figures)

@@ -23,9 +23,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from .. import tracing
 from ..db import Database
 from ..events import Event, EventSchemaError
 from ..logs import bind_correlation_id
+from ..metrics import observe_consumed
 from .tables import BusTables
 from .transport import Delivery, Outcome, QueueNames, Topology, Transport, Verdict
 
@@ -105,6 +107,7 @@ class Consumer:
                 rest = [(j, event) for j, event in todo if j != i]
                 if rest:
                     self._run(rest, deliveries, outcomes, careful=True)
+        observe_consumed(self.name, deliveries, todo, outcomes)  # type: ignore[arg-type]
         return outcomes  # type: ignore[return-value]
 
     def _run(self, todo, deliveries, outcomes, *, careful: bool) -> None:
@@ -123,7 +126,8 @@ class Consumer:
                 else:
                     with bind_correlation_id(event.correlation_id):
                         try:
-                            self.handlers[event.type](session, event)
+                            with tracing.consuming(self.name, event, deliveries[i].message.headers):
+                                self.handlers[event.type](session, event)
                         except Exception as exc:
                             raise _HandlerFailed(i, event, exc) from exc
                     outcomes[i] = Outcome(Verdict.ACK)
@@ -136,7 +140,8 @@ class Consumer:
         with bind_correlation_id(event.correlation_id):
             savepoint = session.begin_nested()
             try:
-                self.handlers[event.type](session, event)
+                with tracing.consuming(self.name, event, delivery.message.headers):
+                    self.handlers[event.type](session, event)
                 savepoint.commit()
                 return Outcome(Verdict.ACK)
             except Exception as exc:

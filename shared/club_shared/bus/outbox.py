@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from .. import tracing
 from ..events import Event, make_event
 from ..logs import correlation_id as current_correlation_id
 from ..logs import request_id as current_request_id
@@ -36,9 +37,12 @@ def publish(
     """
     correlation_id = correlation_id or current_correlation_id.get() or current_request_id.get()
     event = make_event(event_type, data, producer=producer, correlation_id=correlation_id, version=version)
+    envelope = event.to_dict()
+    if tracing.enabled() and (trace_headers := tracing.current_headers()):
+        envelope[tracing.OUTBOX_TRACE_KEY] = trace_headers  # the relay turns it into message headers
     session.execute(
         insert(tables.outbox),  # parameters apart from the statement: it is compiled once, not per event
-        {"event_id": event.event_id, "event_type": event.type, "envelope": event.to_dict()},
+        {"event_id": event.event_id, "event_type": event.type, "envelope": envelope},
     )
     # One NOTIFY per transaction (or savepoint) is enough to wake the relay: a second one in the
     # same transaction would be merged by PostgreSQL anyway, after costing a round trip.

@@ -17,6 +17,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import Database
+from ..metrics import observe_relayed
+from ..tracing import OUTBOX_TRACE_KEY
 from .outbox import OUTBOX_CHANNEL
 from .tables import BusTables
 from .transport import Message, Transport
@@ -25,11 +27,20 @@ log = logging.getLogger(__name__)
 
 
 class Relay:
-    def __init__(self, db: Database, tables: BusTables, transport: Transport, *, batch_size: int = 500):
+    def __init__(
+        self,
+        db: Database,
+        tables: BusTables,
+        transport: Transport,
+        *,
+        batch_size: int = 500,
+        service: str = "",
+    ):
         self.db = db
         self.outbox = tables.outbox
         self.transport = transport
         self.batch_size = batch_size
+        self.service = service  # names the relay in its metrics
 
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; the number published."""
@@ -51,6 +62,7 @@ class Relay:
             session.execute(
                 update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(sent_at=func.now())
             )
+        observe_relayed(self.service, len(rows))
         return len(rows)
 
     def run(self, stop: threading.Event, *, poll_ms: int = 500) -> None:
@@ -83,8 +95,12 @@ class Relay:
 
 
 def _message(row) -> Message:
-    body = json.dumps(row.envelope, separators=(",", ":")).encode()
-    return Message(routing_key=row.event_type, body=body, message_id=str(row.event_id))
+    envelope, headers = row.envelope, {}
+    if OUTBOX_TRACE_KEY in envelope:  # stored by a traced publish: W3C headers, not part of the event
+        envelope = dict(envelope)
+        headers = dict(envelope.pop(OUTBOX_TRACE_KEY) or {})
+    body = json.dumps(envelope, separators=(",", ":")).encode()
+    return Message(routing_key=row.event_type, body=body, message_id=str(row.event_id), headers=headers)
 
 
 def _close(connection: psycopg.Connection | None) -> None:
