@@ -172,6 +172,8 @@ class Jobs:
 
 
 def make_jobs(runtime: Runtime, clock: Callable[[], datetime] = utcnow, **kwargs: Any) -> JobRunner:
+    """The worker's job runner (`service_main(..., make_jobs=make_jobs)`); says which integrations are off."""
+    announce(runtime)
     return JobRunner(runtime.db, JOBS, Jobs(runtime, clock, **kwargs).table(), runtime.tz, SCHEDULE)
 
 
