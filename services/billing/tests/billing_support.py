@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 TZ = ZoneInfo("America/Los_Angeles")
+#: the webhook signing secret of the tests' billing runtime
+WEBHOOK_SECRET = "whsec_test_clubhouse"
 _ids = itertools.count(int(uuid.uuid4().int % 10_000_000) * 100)
 
 

@@ -20,7 +20,7 @@ for folder in (REPO / "tests", Path(__file__).resolve().parent):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-WEBHOOK_SECRET = "whsec_test_clubhouse"
+import billing_support  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def runtime(service_runtime, stripe_fake):
         "billing",
         stripe_api_base=stripe_fake.url,
         stripe_secret_key="sk_test_clubhouse",
-        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_webhook_secret=billing_support.WEBHOOK_SECRET,
     )
 
 

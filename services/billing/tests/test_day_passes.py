@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from billing_support import fake_requests, outbox, post_webhook
-from conftest import WEBHOOK_SECRET
+from billing_support import WEBHOOK_SECRET, fake_requests, outbox, post_webhook
 from sqlalchemy import func, select, update
 
 from club_billing.models import DayPassPurchase, PassRedemptionLog

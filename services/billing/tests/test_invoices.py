@@ -354,8 +354,7 @@ def test_reconciliation_takes_stripes_status_for_stale_intents(
 def test_staff_send_a_payment_link_and_the_hosted_payment_settles_it(
     deliver, db, client, auth, email, run_jobs, stripe_fake
 ):
-    from billing_support import post_webhook
-    from conftest import WEBHOOK_SECRET
+    from billing_support import WEBHOOK_SECRET, post_webhook
 
     deliver("membership.member.created", member_event(email, "social"))
     booking_id = next_id()

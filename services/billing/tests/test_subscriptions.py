@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from billing_support import outbox, post_webhook
-from conftest import WEBHOOK_SECRET
+from billing_support import WEBHOOK_SECRET, outbox, post_webhook
 from sqlalchemy import update
 
 from club_billing.models import TierRule

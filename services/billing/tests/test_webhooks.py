@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from billing_support import (
+    WEBHOOK_SECRET,
     approved,
     booking_data,
     fees_of,
@@ -16,7 +17,6 @@ from billing_support import (
     outbox,
     post_webhook,
 )
-from conftest import WEBHOOK_SECRET
 from sqlalchemy import select
 
 from club_billing.models import (

@@ -7,14 +7,15 @@ from club_shared.problems import Problem
 
 #: any signed-in caller; the view then works on the caller's own money only
 signed_in = require_role(*ROLES)
-#: staff users (staff and admin, as require_role("staff") allows)
+#: staff users (every staff role: staff, admin, golf_instructor)
 staff_only = require_role("staff")
 #: admins only
 admin_only = require_role("admin")
 
 
 def is_staff(identity: Identity) -> bool:
-    return identity.role in ("staff", "admin")
+    """Staff of any role (staff, admin, golf_instructor), as domain.md and require_role("staff") mean it."""
+    return identity.is_staff
 
 
 def caller() -> Identity:
