@@ -62,3 +62,23 @@ def test_unknown_types_are_refused():
 def test_malformed_messages_are_refused_at_consume(body):
     with pytest.raises(EventSchemaError):
         Event.from_json(body)
+
+
+
+def test_an_event_keeps_its_data_in_the_json_form_consumers_read(monkeypatch):
+    from datetime import date
+
+    from marshmallow import RAISE, Schema, fields
+
+    from club_shared.events import CATALOG
+
+    class DayBooked(Schema):
+        class Meta:
+            unknown = RAISE
+
+        day = fields.Date(required=True)
+
+    monkeypatch.setitem(CATALOG, ("booking.day.booked", 1), DayBooked)
+    event = make_event("booking.day.booked", {"day": date(2026, 3, 8)}, producer="booking")
+    assert event.data == {"day": "2026-03-08"}
+    assert Event.from_json(event.to_json()) == event

@@ -63,8 +63,9 @@ def make_event(
     correlation_id: str | None = None,
     version: int = 1,
 ) -> Event:
-    """A new event, its data checked against the catalog (so a bad event is refused at publish)."""
-    validate_data(event_type, version, data)
+    """A new event, its data checked against the catalog (so a bad event is refused at publish) and
+    kept in the catalog's JSON form (dates as ISO strings), exactly as consumers will read it."""
+    data = validate_data(event_type, version, data)
     return Event(
         event_id=uuid.uuid4(),
         type=event_type,
