@@ -239,15 +239,6 @@ def empty_queue(db):
         )
 
 
-CALENDAR_IDS = {
-    "events": "events@group.calendar.google.com",
-    "wellness": "wellness@group.calendar.google.com",
-    "internal": "internal@group.calendar.google.com",
-    "conference": "conference@group.calendar.google.com",
-    "tours": "tours@group.calendar.google.com",
-}
-
-
 @pytest.fixture(scope="session")
 def google_server():
     from fakes.google_calendar import FakeGoogleCalendar
@@ -286,6 +277,8 @@ def eventbrite_fake(eventbrite_server):
 
 @pytest.fixture
 def calendar_settings(google_fake, eventbrite_fake) -> dict:
+    from integrations_support import CALENDAR_IDS
+
     return {
         "google_calendar_access_token": google_fake.token,
         "google_calendar_api_base": google_fake.url,
@@ -304,14 +297,3 @@ def calendar_jobs(runtime, calendar_settings, clock, sleeps):
     rt = make_runtime(replace(runtime.settings, **calendar_settings))
     rt.__dict__["db"] = runtime.db
     return Jobs(rt, clock, sleep=sleeps)
-
-
-def queued_jobs(db, kind: str) -> list:
-    """The job_queue rows of a kind, oldest first (their payloads are what the worker would run)."""
-    from sqlalchemy import select
-
-    from club_integrations.models import JOBS
-
-    queue = JOBS.job_queue
-    with db.transaction() as session:
-        return session.execute(select(queue).where(queue.c.kind == kind).order_by(queue.c.id)).all()

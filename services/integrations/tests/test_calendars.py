@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import CALENDAR_IDS, queued_jobs
+from integrations_support import CALENDAR_IDS, queued_jobs
 from sqlalchemy import select
 
 from club_integrations.domain import calendars as rules
