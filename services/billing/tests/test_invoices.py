@@ -416,3 +416,34 @@ def test_example_14_trackman_linked_cancel_refunds_when_trackman_confirms(
     run_jobs()
     [refunded] = outbox(db, "billing.payment.refunded", booking_request_id=booking_id)
     assert refunded["amount_refunded_cents"] == 2500
+
+
+def test_a_deleted_draft_comes_back_as_a_new_invoice_when_the_booking_owes_again(
+    deliver, db, client, auth, email, run_jobs, stripe_fake
+):
+    from datetime import time
+
+    deliver("membership.member.created", member_event(email, "core"))
+    first, second = next_id(), next_id()
+    morning = _approve(deliver, email, first, start=time(9), minutes=60)
+    _approve(deliver, email, second, start=time(14), minutes=30)
+    run_jobs()
+    old = fees_of(client, auth, second)["invoice"]["stripe_invoice_id"]
+    deliver("booking.request.cancelled", cancelled(morning, refund_eligible=True))
+    run_jobs()
+    assert fees_of(client, auth, second)["invoice"]["status"] == "deleted"
+    # the morning is booked again (a new request): the afternoon owes 2500 again
+    again = next_id()
+    _approve(deliver, email, again, start=time(8), minutes=60)
+    run_jobs()
+    body = fees_of(client, auth, second)
+    assert body["owed_cents"] == 2500 and body["invoice"]["status"] == "draft"
+    new = body["invoice"]["stripe_invoice_id"]
+    assert new and new != old
+    assert stripe_fake.fake.objects["invoice"][new]["total"] == 2500
+    created = [
+        r["idempotency_key"]
+        for r in fake_requests(stripe_fake, "/v1/invoices")
+        if r["path"] == "/v1/invoices" and r["params"].get("metadata", {}).get("booking_id") == str(second)
+    ]
+    assert created == [f"invoice:{second}", f"invoice:{second}:g1"]

@@ -64,6 +64,24 @@ def invoice_for(session: Session, booking_id: int, *, lock: bool = False) -> Boo
     return session.scalars(statement).first()
 
 
+def redraft(invoice: BookingInvoice) -> None:
+    """A deleted or voided invoice made anew: a new generation, so every idempotency key differs
+    from the old invoice's (Stripe would replay those)."""
+    invoice.items = {"_generation": _generation(invoice) + 1}
+    invoice.stripe_invoice_id = None
+    invoice.stripe_payment_intent_id = None
+    invoice.hosted_invoice_url = None
+    invoice.amount_paid_cents = 0
+    invoice.paid_out_of_band = False
+    invoice.status = "draft"
+
+
+def invoice_key(invoice: BookingInvoice, suffix: str = "") -> str:
+    """`invoice:<booking id>` (the first invoice of a booking), `invoice:<booking id>:g<n>` after."""
+    generation = _generation(invoice)
+    return f"invoice:{invoice.booking_id}" + (f":g{generation}" if generation else "") + suffix
+
+
 def plan(
     session: Session, booking: BillingBooking, *, refund_eligible: bool = False
 ) -> BookingInvoice | None:
@@ -88,6 +106,14 @@ def plan(
                 invoice.status = "open"
         return invoice
     before = invoice.status
+    if (
+        invoice.status in ("deleted", "void")
+        and booking.status in INVOICEABLE
+        and owed > 0
+        and prepay_allowed(session, booking)
+    ):
+        redraft(invoice)  # the booking owes again (a cascade, a roster change)
+        before = None
     if invoice.status == "draft":
         if booking.status in ENDED or owed == 0:
             invoice.status = "paid" if booking.status not in ENDED and paid_cents(booking) > 0 else "deleted"
@@ -119,11 +145,10 @@ def request_payment(session: Session, booking: BillingBooking) -> BookingInvoice
                 booking_id=booking.booking_id, member_email=booking.member_email, items={}
             )
             session.add(invoice)
-        invoice.stripe_invoice_id = (
-            None if invoice.status in ("deleted", "void") else invoice.stripe_invoice_id
-        )
-        invoice.items = {}
-        invoice.status = "draft"
+        if invoice.status in ("deleted", "void"):
+            redraft(invoice)
+        else:
+            invoice.items, invoice.status = {}, "draft"
     invoice.total_cents = owed
     invoice.fees_version = booking.fees_version
     if invoice.status in ("draft", "sent"):
@@ -143,11 +168,10 @@ def request_link(session: Session, booking: BillingBooking) -> BookingInvoice:
                 booking_id=booking.booking_id, member_email=booking.member_email, items={}
             )
             session.add(invoice)
-        invoice.stripe_invoice_id = (
-            None if invoice.status in ("deleted", "void") else invoice.stripe_invoice_id
-        )
-        invoice.items = {}
-        invoice.status = "draft"
+        if invoice.status in ("deleted", "void"):
+            redraft(invoice)
+        else:
+            invoice.items, invoice.status = {}, "draft"
     invoice.total_cents = owed_cents(booking)
     invoice.fees_version = booking.fees_version
     if invoice.status == "draft":
@@ -215,12 +239,11 @@ def sync_invoice(session: Session, gateway: StripeGateway, booking_id: int) -> N
     if booking is None or invoice is None:
         return
     v1 = gateway.v1
-    key = f"invoice:{booking_id}"
+    key = invoice_key(invoice)
     if invoice.stripe_invoice_id is None:
         if invoice.status not in ("draft", "open", "sent"):
             return  # nothing was ever created at Stripe: nothing to delete, void or refund
         customer_id = ensure_customer(session, gateway, booking.member_email, booking.member_name)
-        generation = _generation(invoice)
         created = v1.invoices.create(
             params={
                 "customer": customer_id,
@@ -231,7 +254,7 @@ def sync_invoice(session: Session, gateway: StripeGateway, booking_id: int) -> N
                 "payment_settings": {"payment_method_types": ["card", "link"]},
                 "pending_invoice_items_behavior": "exclude",
             },
-            options={"idempotency_key": key if generation == 0 else f"{key}:g{generation}"},
+            options={"idempotency_key": key},
         )
         invoice.stripe_invoice_id = created.id
         invoice.stripe_customer_id = customer_id
@@ -320,7 +343,7 @@ def _finalise_and_charge(
 ) -> None:
     from . import payments
 
-    key = f"invoice:{booking.booking_id}"
+    key = invoice_key(invoice)
     v1 = gateway.v1
     current = v1.invoices.retrieve(invoice.stripe_invoice_id)
     if current.status == "draft":
@@ -364,7 +387,7 @@ def _finalise_and_charge(
 def _finalise_and_send(
     session: Session, gateway: StripeGateway, booking: BillingBooking, invoice: BookingInvoice
 ) -> None:
-    key = f"invoice:{booking.booking_id}"
+    key = invoice_key(invoice)
     v1 = gateway.v1
     current = v1.invoices.retrieve(invoice.stripe_invoice_id)
     if current.status != "draft":
@@ -411,7 +434,7 @@ def _finalise_and_send(
 def _pay_out_of_band(
     session: Session, gateway: StripeGateway, booking: BillingBooking, invoice: BookingInvoice
 ) -> None:
-    key = f"invoice:{booking.booking_id}"
+    key = invoice_key(invoice)
     v1 = gateway.v1
     current = v1.invoices.retrieve(invoice.stripe_invoice_id)
     if current.status == "draft":

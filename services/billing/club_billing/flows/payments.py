@@ -388,7 +388,7 @@ def _count_failure(session: Session, email: str | None) -> None:
 
 def invoice_paid(session: Session, booking: BillingBooking, invoice, stripe_invoice: dict[str, Any]) -> None:
     """A booking invoice was paid at Stripe (from the job's own call or the invoice.paid webhook)."""
-    from .invoices import _invoice_data
+    from .invoices import _invoice_data, invoice_key
 
     if invoice.status == "paid" and invoice.amount_paid_cents:
         return
@@ -407,7 +407,7 @@ def invoice_paid(session: Session, booking: BillingBooking, invoice, stripe_invo
             booking=booking,
             line_keys=keys,
             invoice_id=invoice.stripe_invoice_id,
-            idempotency_key=f"invoice:{booking.booking_id}:pay",
+            idempotency_key=invoice_key(invoice, ":pay"),
         )
         intent_succeeded(session, intent, invoice.amount_paid_cents)
     publish(session, "billing.invoice.paid", _invoice_data(booking, invoice, "paid"))
