@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 REQUEST_SECONDS = Histogram(
     "club_http_request_duration_seconds",
     "Time to answer an HTTP request",
-    ["method", "route", "status"],
+    ["service", "method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
@@ -91,10 +91,9 @@ JOBS_RUN = Counter(
 )
 
 
-def observe_request(method: str, rule, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(method, rule.rule if rule is not None else "unmatched", str(status)).observe(
-        seconds
-    )
+def observe_request(service: str, method: str, rule, status: int, seconds: float) -> None:
+    route = rule.rule if rule is not None else "unmatched"
+    REQUEST_SECONDS.labels(service, method, route, str(status)).observe(seconds)
 
 
 def observe_relayed(service: str, count: int) -> None:

@@ -121,6 +121,8 @@ def runtime() -> Runtime:
 def _register_request_hooks(app: Flask) -> None:
     from .metrics import observe_request
 
+    service = app.extensions["club"].service
+
     @app.before_request
     def start_request():
         incoming = request.headers.get("X-Request-ID", "")
@@ -144,7 +146,11 @@ def _register_request_hooks(app: Flask) -> None:
         g.status = response.status_code
         if "started" in g:
             observe_request(
-                request.method, request.url_rule, response.status_code, time.perf_counter() - g.started
+                service,
+                request.method,
+                request.url_rule,
+                response.status_code,
+                time.perf_counter() - g.started,
             )
         return response
 

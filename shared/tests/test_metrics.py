@@ -291,6 +291,7 @@ def test_the_web_metrics_endpoint_adds_the_database_figures(runtime):
         value(
             samples,
             "club_http_request_duration_seconds_count",
+            service=SERVICE,
             method="GET",
             route="/healthz",
             status="200",

@@ -125,9 +125,13 @@ def test_healthchecks(compose):
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert "rabbitmq-diagnostics" in services["rabbitmq"]["healthcheck"]["test"]
     for service in SERVICES:
-        # web uses the image's HEALTHCHECK (GET /healthz); the others have no HTTP server
+        # web uses the image's HEALTHCHECK (GET /healthz); migrations have no HTTP server
         assert "healthcheck" not in services[service]
-        assert services[f"{service}-worker"]["healthcheck"] == {"disable": True}
+        assert services[f"{service}-migrate"]["healthcheck"] == {"disable": True}
+        # the worker answers /healthz on WORKER_METRICS_PORT (club_shared.worker.serve_metrics)
+        worker = services[f"{service}-worker"]
+        port = worker["environment"]["WORKER_METRICS_PORT"]
+        assert f"http://127.0.0.1:{port}/healthz" in " ".join(worker["healthcheck"]["test"])
 
 
 def test_infrastructure_versions_and_volumes(compose):

@@ -180,6 +180,28 @@ def test_web_probes_and_metrics_dir(base_objects, service):
     assert "emptyDir" in volumes[mounts[metrics_dir]]
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_workers_are_probed_and_scraped_on_their_metrics_port(base_objects, service):
+    """The worker serves /healthz and /metrics on WORKER_METRICS_PORT (club_shared.worker)."""
+    port = int(by_kind(base_objects, "ConfigMap")["club-config"]["data"]["WORKER_METRICS_PORT"])
+    template = by_kind(base_objects, "Deployment")[f"{service}-worker"]["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": port}]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}, probe
+    assert "readinessProbe" not in container, "no Service sends the worker traffic"
+    annotations = template["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    policies = by_kind(base_objects, "NetworkPolicy")
+    scrape = policies["allow-prometheus-to-workers"]["spec"]
+    assert scrape["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "worker"}}
+    assert scrape["ingress"][0]["ports"] == [{"protocol": "TCP", "port": port}]
+
+
 # ---- configuration and secrets -------------------------------------------------------------------
 
 
