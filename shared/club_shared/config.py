@@ -31,6 +31,7 @@ class Settings:
     env: str = "production"
     database_url: str | None = None
     database_prefix: str = "club_"
+    db_pool_size: int = 10
     amqp_url: str | None = None
     bus_namespace: str = "club"
     bus_max_deliveries: int = 5
@@ -102,6 +103,7 @@ class Settings:
             env=env.get("CLUB_ENV", "production"),
             database_url=env.get("DATABASE_URL") or None,
             database_prefix=env.get("CLUB_DATABASE_PREFIX", "club_"),
+            db_pool_size=_int("DB_POOL_SIZE", 10),
             amqp_url=env.get("AMQP_URL") or None,
             bus_namespace=env.get("BUS_NAMESPACE", "club"),
             bus_max_deliveries=_int("BUS_MAX_DELIVERIES", 5),
@@ -137,7 +139,8 @@ class Settings:
             hubspot_portal_id=env.get("HUBSPOT_PORTAL_ID") or None,
             hubspot_writes=env.get("HUBSPOT_WRITES") or None,
             hubspot_requests_per_10s=_int("HUBSPOT_REQUESTS_PER_10S", 100),
-            google_calendar_api_base=env.get("GOOGLE_CALENDAR_API_BASE") or "https://www.googleapis.com/calendar/v3",
+            google_calendar_api_base=env.get("GOOGLE_CALENDAR_API_BASE")
+            or "https://www.googleapis.com/calendar/v3",
             google_calendar_access_token=env.get("GOOGLE_CALENDAR_ACCESS_TOKEN") or None,
             google_calendar_ids=env.get("GOOGLE_CALENDAR_IDS") or None,
             eventbrite_api_base=env.get("EVENTBRITE_API_BASE") or "https://www.eventbriteapi.com/v3",

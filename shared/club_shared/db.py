@@ -24,7 +24,7 @@ class Database:
         self.engine: Engine = create_engine(
             self.url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=max(pool_size, 20),  # bursts (a race test, a spike) borrow, then give back
             pool_pre_ping=True,
             pool_recycle=1800,
         )

@@ -43,7 +43,12 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.service_database_url)
+        return Database(self.settings.service_database_url, pool_size=self.settings.db_pool_size)
+
+    def close(self) -> None:
+        """Close the database connections this runtime opened (if it opened any)."""
+        if "db" in self.__dict__:
+            self.db.dispose()
 
     @cached_property
     def public_key(self) -> str | None:

@@ -24,6 +24,8 @@ class Suite:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=5)
+        for runtime in self.runtimes.values():
+            runtime.close()
 
 
 def start_suite(settings_for: dict[str, Settings] | None = None, *, seed: bool = False) -> Suite:

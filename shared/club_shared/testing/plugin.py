@@ -64,6 +64,8 @@ def settings_for(pg_url: str, run_id: str, keys) -> Iterator[Callable[..., Setti
             "bus_namespace": f"club_t{run_id}",
             "bus_retry_delays_ms": FAST_RETRY_DELAYS_MS,
             "relay_poll_ms": 100,
+            # Tests make many runtimes; each keeps only this many idle connections (bursts overflow).
+            "db_pool_size": 2,
             "jwt_private_key": keys[0],
             "jwt_public_key": keys[1],
         }
@@ -96,14 +98,20 @@ def migrated(settings_for) -> Iterator[Callable[[str], None]]:
 
 
 @pytest.fixture(scope="session")
-def service_runtime(settings_for, migrated) -> Callable[..., Runtime]:
+def service_runtime(settings_for, migrated) -> Iterator[Callable[..., Runtime]]:
     """A migrated service's Runtime: `service_runtime("notifications", amqp_url=...)`."""
     import importlib
+
+    made: list[Runtime] = []
 
     def make(service: str, **overrides) -> Runtime:
         assert service in SERVICES, service
         migrated(service)
         app_module = importlib.import_module(f"club_{service}.app")
-        return app_module.make_runtime(settings_for(service, **overrides))
+        runtime = app_module.make_runtime(settings_for(service, **overrides))
+        made.append(runtime)
+        return runtime
 
-    return make
+    yield make
+    for runtime in made:
+        runtime.close()
