@@ -78,8 +78,10 @@ def test_a_new_member_reaches_hubspot_and_a_trackman_booking_is_published(suite,
     integrations = suite.runtimes["integrations"]
     wait_for_handled(integrations, "integrations", row.event_id, timeout=15)
 
-    report = Jobs(integrations, sleep=lambda s: None).queue_worker().run_once()
-    assert report.completed >= 1
+    worker = Jobs(integrations, sleep=lambda s: None).queue_worker()
+    for _ in range(50):  # the queue may hold other work of this test run (other tests share the database)
+        if worker.run_once().claimed == 0 or hubspot.contact(address):
+            break
     contact = hubspot.contact(address)
     assert contact is not None and contact["properties"]["firstname"] == "Erin"
     assert contact["properties"]["membership_status"] == "Pending"
