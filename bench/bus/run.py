@@ -316,21 +316,27 @@ def latency(bench: Bench, rate: float, seconds: float, writers: int = 8) -> dict
             future.result()
     sent_s = time.perf_counter() - started
     bench.wait_handled(before, total, timeout=120)
-    inbox = BUS.inbox
+    inbox, outbox = BUS.inbox, BUS.outbox
     with db.transaction() as session:
-        handled = dict(
-            session.execute(
-                select(inbox.c.event_id, inbox.c.handled_at).where(
-                    inbox.c.consumer == SERVICE, inbox.c.event_id.in_(list(committed))
-                )
-            ).all()
-        )
-    millis = sorted(max(0.0, (handled[k] - v).total_seconds() * 1000) for k, v in committed.items())
+        rows = session.execute(
+            select(inbox.c.event_id, outbox.c.sent_at, inbox.c.handled_at)
+            .join(outbox, outbox.c.event_id == inbox.c.event_id)
+            .where(inbox.c.consumer == SERVICE, inbox.c.event_id.in_(list(committed)))
+        ).all()
+
+    def ms(later: datetime, earlier: datetime) -> float:
+        return max(0.0, (later - earlier).total_seconds() * 1000)
+
+    # `sent_at` is when the relay's transaction began, i.e. when it claimed the row.
+    to_claim = [ms(sent, committed[event_id]) for event_id, sent, _handled in rows]
+    claim_to_handled = [ms(handled, sent) for _event_id, sent, handled in rows]
     return {
         "events": total,
         "rate_per_s": total / sent_s,
         "late_starts": late,
-        **_percentiles(millis),
+        **_percentiles([ms(handled, committed[event_id]) for event_id, _sent, handled in rows]),
+        "commit_to_claim": _percentiles(to_claim),
+        "claim_to_handled": _percentiles(claim_to_handled),
     }
 
 
@@ -485,11 +491,15 @@ def record(results: dict, args) -> str:
         f"({live['write_events_per_s']:,.0f} events/s on its own share of the CPUs): events / (last "
         f"`handled_at` − first outbox commit). (b) {b['events']:,} events, one per transaction, "
         f"sent at {b['rate_per_s']:.0f}/s by 8 writer threads ({b['late_starts']} started late); from the database clock just before the producer's COMMIT to "
-        "the inbox `handled_at` (when the consumer's transaction began). Raw pika: persistent "
+        "the inbox `handled_at` (when the consumer's transaction began); of which commit → relay claim "
+        f"p50 {b['commit_to_claim']['p50_ms']:.1f} / p99 {b['commit_to_claim']['p99_ms']:.1f} ms and claim → handled "
+        f"p50 {b['claim_to_handled']['p50_ms']:.1f} / p99 {b['claim_to_handled']['p99_ms']:.1f} ms. Raw pika: persistent "
         f"{c['body_bytes']}-byte messages (an envelope's size) to a quorum queue, publisher confirms "
         f"awaited per window of {BATCH} (throughput) or per message (latency, from just before the "
         f"publish to the consumer's callback), a consumer process acking each. Duplicate effects: "
-        f"{live['duplicate_effects']}.",
+        f"{live['duplicate_effects']}. CPU per event while draining (a): "
+        + ", ".join(f"{k} {v} µs" for k, v in a["cpu_us_per_event"].items())
+        + " (RabbitMQ: the whole node, shared with anything else using it).",
         "",
     ]
     return "\n".join(lines)
