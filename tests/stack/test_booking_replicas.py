@@ -1,11 +1,13 @@
 """`BOOKING_REPLICAS=3 make stack`, booking's part, for real: migrations, three booking gunicorn
-processes from the generated Procfile lines, and nginx from the generated config with a three-server
-upstream, in this run's own database and bus namespace, on ephemeral ports.
+processes and the booking worker from the generated Procfile lines, and nginx from the generated
+config with a three-server upstream, in this run's own database and bus namespace, on ephemeral
+ports.
 
 Through the gateway: requests spread over the three replicas, and two staff approving clashing
 booking requests at the same moment land on different replicas, where exactly one wins and the
 other gets a 409, round after round. Which replica answered is read from nginx's JSON access log
-(`upstream_addr` by `request_id`), not from anything the services say.
+(`upstream_addr` by `request_id`), not from anything the services say. The replicas' /metrics add
+up to the outcomes, and the worker's /metrics shows the approvals' events relayed.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ STAFF = ("sam.staff@club.example", "kim.staff@club.example")
 
 
 class Stack:
-    def __init__(self, gateway: str, replicas: list[str], access_log: Path, keys, runtime, logs: Path):
+    def __init__(
+        self, gateway: str, replicas: list[str], worker: str, access_log: Path, keys, runtime, logs: Path
+    ):
         self.gateway = gateway
         self.replicas = replicas
+        self.worker = worker  # the booking worker's /metrics and /healthz
         self.access_log = access_log
         self.keys = keys
         self.runtime = runtime  # booking's runtime in the test process, to feed it membership events
@@ -148,6 +153,20 @@ def stack(pg_url, amqp_url, run_id, keys, nginx_bin, free_port, tmp_path_factory
                 )
             )
 
+        # booking's worker (relay, consumer, jobs) with its own /metrics, as compose and k8s run it
+        worker_port = free_port()
+        log = open(work / "booking-worker.log", "w")  # noqa: SIM115 - closed with the process
+        processes.append(
+            subprocess.Popen(
+                ["sh", "-c", lines["booking-worker"]],
+                env={**env, "WORKER_METRICS_PORT": str(worker_port)},
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
         gateway_port = free_port()
         access_log = work / "access.json"
         options = nginx.Options(
@@ -198,8 +217,15 @@ def stack(pg_url, amqp_url, run_id, keys, nginx_bin, free_port, tmp_path_factory
         _wait_until(
             lambda: requests.get(f"{gateway}/healthz", timeout=2).status_code == 200, "nginx", 20, processes
         )
+        worker = f"http://127.0.0.1:{worker_port}"
+        _wait_until(
+            lambda: requests.get(f"{worker}/healthz", timeout=5).status_code == 200,
+            "booking worker",
+            60,
+            processes,
+        )
         runtime = make_runtime(settings)
-        yield Stack(gateway, replicas, access_log, keys, runtime, work)
+        yield Stack(gateway, replicas, worker, access_log, keys, runtime, work)
     finally:
         for process in processes:
             _stop(process)
@@ -324,6 +350,37 @@ def test_clashing_approvals_on_different_replicas_have_exactly_one_winner(stack)
         starts = [b["start"][11:16] for b in busy]
         expected = [start for d, start in chosen if d == day]
         assert sorted(starts) == sorted(expected), (day, busy)
+
+    # What the replicas' own /metrics say: one 200 and one 409 per round, added up over the three.
+    approvals: dict[str, float] = {}
+    for replica in stack.replicas:
+        for (name, labels), count in metrics(f"http://{replica}/metrics").items():
+            labels = dict(labels)
+            if name == "club_http_request_duration_seconds_count" and labels["route"].endswith("/approve"):
+                assert labels["service"] == "booking"
+                approvals[labels["status"]] = approvals.get(labels["status"], 0) + count
+    assert approvals == {"200": ROUNDS, "409": ROUNDS}, approvals
+
+    # And the worker's: the approvals' events left the outbox and were relayed.
+    def drained() -> bool:
+        figures = metrics(f"{stack.worker}/metrics")
+        backlog = figures.get(("club_outbox_backlog", (("service", "booking"),)))
+        relayed = figures.get(("club_bus_events_relayed_total", (("service", "booking"),)), 0)
+        return backlog == 0 and relayed >= ROUNDS
+
+    _wait_until(drained, "the booking worker relays the approvals' events", 30)
+
+
+def metrics(url: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
 
 
 def test_the_stack_procfile_names_these_processes():
