@@ -68,7 +68,11 @@ def start_worker(
             )
         )
     if jobs is not None:
-        threads.append(threading.Thread(target=jobs.run, args=(stop,), name=f"{runtime.service}-jobs", daemon=True))
+        if not settings.schedulers_enabled:  # domain.md §12: never two environments firing on one database
+            jobs.schedule = ()
+        threads.append(
+            threading.Thread(target=jobs.run, args=(stop,), name=f"{runtime.service}-jobs", daemon=True)
+        )
     for thread in threads:
         thread.start()
     return threads

@@ -115,3 +115,23 @@ def test_every_interval_periods_agree_across_replicas(db):
     assert a.fire_due(now) == ["record"]
     assert b.fire_due(now + timedelta(minutes=5)) == []
     assert b.fire_due(now + timedelta(minutes=10)) == ["record"]
+
+
+def test_a_worker_with_schedulers_disabled_runs_jobs_but_fires_no_schedule(db, service_runtime):
+    import threading
+    from dataclasses import replace
+
+    from club_shared.worker import start_worker
+
+    runtime = service_runtime("notifications")
+    runtime.settings = replace(runtime.settings, schedulers_enabled=False)
+    runner = JobRunner(db, TABLES, {"record": record}, LA, (Scheduled("record", Every(timedelta(minutes=1))),))
+    stop = threading.Event()
+    threads = start_worker(runtime, {}, stop, runner)
+    try:
+        assert runner.schedule == ()
+        assert runner.fire_due() == []
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
