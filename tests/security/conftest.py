@@ -93,3 +93,65 @@ def assert_problem(response, *statuses: int):
     problem = response.get_json()
     assert isinstance(problem, dict) and problem.get("status") == response.status_code, body[:400]
     return problem
+
+
+# --- "nothing changed in any database" ----------------------------------------------------------
+#
+# A cheap fingerprint of every table of every service: its row count and the md5 of all its rows
+# (as text, ordered). Left out, because they legitimately change on a refused request or on their own:
+#   rate_limits          membership's sign-in counters (a refused attempt counts)
+#   admin_audit_log      membership's audit trail, which may record a refusal
+#   hubspot_rate_limit   integrations' outbound-call budget, ticked by the worker
+#   job/scheduler state and the bus bookkeeping (outbox, inbox, parked) — written by the workers on
+#   their own clock; an event caused by a refused write would show up in the domain tables anyway.
+VOLATILE = {
+    "rate_limits",
+    "admin_audit_log",
+    "hubspot_rate_limit",
+    "outbox",
+    "inbox",
+    "alembic_version",
+    "integrity_check_history",  # integrations' scheduled integrity checks record each run
+}
+VOLATILE_PREFIXES = ("job", "scheduler", "bus_", "parked", "apscheduler")
+
+
+def _volatile(table: str) -> bool:
+    return table in VOLATILE or table.startswith(VOLATILE_PREFIXES)
+
+
+def fingerprint(suite) -> dict[str, tuple]:
+    from sqlalchemy import text
+
+    found: dict[str, tuple] = {}
+    for service, runtime in suite.runtimes.items():
+        with runtime.db.transaction() as session:
+            tables = session.execute(
+                text("select table_name from information_schema.tables "
+                     "where table_schema = 'public' and table_type = 'BASE TABLE' order by 1")
+            ).scalars().all()
+            for table in tables:
+                if _volatile(table):
+                    continue
+                count, digest = session.execute(
+                    text(f'select count(*), md5(coalesce(string_agg(t::text, \'|\' order by t::text), \'\')) '
+                         f'from "{table}" t')
+                ).one()
+                found[f"{service}.{table}"] = (count, digest)
+    return found
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def settled(suite, attempts: int = 50) -> dict[str, tuple]:
+    """The fingerprint once the workers have finished what earlier requests set off (two readings
+    in a row agree)."""
+    last = fingerprint(suite)
+    for _ in range(attempts):
+        now = fingerprint(suite)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the databases never settled: {changed(last, fingerprint(suite))}")
