@@ -445,6 +445,156 @@ class UsageLedger(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# --- club events, RSVPs, wellness classes, calendar feeds (domain.md §9) ----------------------
+
+EVENT_CATEGORIES = ("Social", "Golf", "Wellness", "Business", "Member", "Community")
+
+
+class ClubEvent(Base):
+    """A club event; `block_bays` / `block_conference_room` keep availability blocks (block_type
+    'event', `event_id` set) over its time, rewritten when it moves and removed when it goes."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(f"category IN ({_in(EVENT_CATEGORIES)})", name="category"),
+        CheckConstraint("visibility IN ('public', 'members', 'staff')", name="visibility"),
+        CheckConstraint("source IN ('manual', 'eventbrite', 'google')", name="source"),
+        CheckConstraint("ends_at > starts_at", name="range"),
+        CheckConstraint("max_capacity IS NULL OR max_capacity >= 0", name="capacity"),
+        Index("ix_events_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    event_date: Mapped[date] = mapped_column(Date)
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(30), server_default="Social")
+    image_url: Mapped[str | None] = mapped_column(String(1000))
+    max_capacity: Mapped[int | None] = mapped_column(Integer)
+    visibility: Mapped[str] = mapped_column(String(20), server_default="public")
+    requires_rsvp: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    source: Mapped[str] = mapped_column(String(20), server_default="manual")
+    eventbrite_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    google_calendar_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    block_bays: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    block_conference_room: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    needs_review: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    conflict_detected: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    locally_edited: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class EventRsvp(Base):
+    """One member's answer to one event (unique per event and e-mail)."""
+
+    __tablename__ = "event_rsvps"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_email", name="uq_event_rsvps_event_email"),
+        CheckConstraint("status IN ('confirmed', 'cancelled', 'waitlisted')", name="status"),
+        CheckConstraint("source IN ('local', 'eventbrite')", name="source"),
+        CheckConstraint("guest_count BETWEEN 0 AND 20", name="guests"),
+        Index("ix_event_rsvps_user_email", "user_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    user_email: Mapped[str] = mapped_column(String(320))
+    matched_user_id: Mapped[str | None] = mapped_column(String(64))
+    attendee_name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), server_default="confirmed")
+    source: Mapped[str] = mapped_column(String(20), server_default="local")
+    guest_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    checked_in: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    ticket_class: Mapped[str | None] = mapped_column(String(200))
+    order_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WellnessClass(Base):
+    """A wellness class occurrence; a recurring class is a series of occurrences sharing `series_id`."""
+
+    __tablename__ = "wellness_classes"
+    __table_args__ = (
+        CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
+        CheckConstraint("capacity >= 0", name="capacity"),
+        CheckConstraint("ends_at > starts_at", name="range"),
+        Index("ix_wellness_classes_starts_at", "starts_at"),
+        Index("ix_wellness_classes_series_id", "series_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    google_calendar_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    series_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    instructor: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(50))
+    class_date: Mapped[date] = mapped_column(Date)
+    start_time: Mapped[time] = mapped_column(Time)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    capacity: Mapped[int] = mapped_column(Integer)
+    waitlist_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    status: Mapped[str] = mapped_column(String(20), server_default="scheduled")
+    location: Mapped[str | None] = mapped_column(String(200))
+    locally_edited: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+
+
+class WellnessEnrollment(Base):
+    """A member's seat (or waitlist place) in a class: one row per class and e-mail, re-used on
+    re-enrolment. The oldest `waitlisted_at` is promoted first."""
+
+    __tablename__ = "wellness_enrollments"
+    __table_args__ = (
+        UniqueConstraint("class_id", "user_email", name="uq_wellness_enrollments_class_email"),
+        CheckConstraint("status IN ('confirmed', 'waitlisted', 'cancelled')", name="status"),
+        Index("ix_wellness_enrollments_class_status", "class_id", "status"),
+        Index("ix_wellness_enrollments_user_email", "user_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("wellness_classes.id", ondelete="CASCADE"))
+    user_email: Mapped[str] = mapped_column(String(320))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    waitlisted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class CalendarFeed(Base):
+    """An iCalendar feed token (only its SHA-256 is kept): a member's own calendar or one bay's."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (CheckConstraint("(member_email IS NULL) <> (resource_id IS NULL)", name="owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # --- read models fed by membership events -------------------------------------------------------
 
 

@@ -412,3 +412,102 @@ class BookingOut(Schema):
     stripe_invoice_id = fields.String(allow_none=True)
     invoice_status = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
+
+
+# --- club events, RSVPs, wellness classes, calendar feeds ---------------------------------------
+
+EVENT_CATEGORY_NAMES = ("Social", "Golf", "Wellness", "Business", "Member", "Community")
+
+
+class EventIn(_In):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default=None, validate=validate.Length(max=10000))
+    date = ClubDate(required=True)
+    start_time = WallTime(required=True)
+    end_time = WallTime(required=True)
+    location = fields.String(load_default=None, validate=validate.Length(max=200))
+    category = fields.String(load_default="Social", validate=validate.OneOf(EVENT_CATEGORY_NAMES))
+    image_url = fields.Url(load_default=None, validate=validate.Length(max=1000))
+    max_capacity = Int(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100000))
+    visibility = fields.String(load_default="public", validate=validate.OneOf(["public", "members", "staff"]))
+    requires_rsvp = Bool(load_default=False)
+    source = fields.String(load_default="manual", validate=validate.OneOf(["manual", "eventbrite", "google"]))
+    eventbrite_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    google_calendar_id = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    block_bays = Bool(load_default=False)
+    block_conference_room = Bool(load_default=False)
+
+
+class EventPatch(_In):
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=10000))
+    date = ClubDate()
+    start_time = WallTime()
+    end_time = WallTime()
+    location = fields.String(allow_none=True, validate=validate.Length(max=200))
+    category = fields.String(validate=validate.OneOf(EVENT_CATEGORY_NAMES))
+    image_url = fields.Url(allow_none=True, validate=validate.Length(max=1000))
+    max_capacity = Int(allow_none=True, validate=validate.Range(min=0, max=100000))
+    visibility = fields.String(validate=validate.OneOf(["public", "members", "staff"]))
+    requires_rsvp = Bool()
+    block_bays = Bool()
+    block_conference_room = Bool()
+    needs_review = Bool()
+
+
+class EventQuery(_In):
+    from_date = ClubDate(data_key="from", load_default=None)
+    to_date = ClubDate(data_key="to", load_default=None)
+    include_archived = Bool(load_default=False)
+
+
+class EventOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    date = fields.Date(attribute="event_date")
+    start_time = WallTime()
+    end_time = WallTime()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    location = fields.String(allow_none=True)
+    category = fields.String()
+    image_url = fields.String(allow_none=True)
+    max_capacity = fields.Integer(allow_none=True)
+    visibility = fields.String()
+    requires_rsvp = fields.Boolean()
+    source = fields.String()
+    eventbrite_id = fields.String(allow_none=True)
+    google_calendar_id = fields.String(allow_none=True)
+    block_bays = fields.Boolean()
+    block_conference_room = fields.Boolean()
+    needs_review = fields.Boolean()
+    conflict_detected = fields.Boolean()
+    locally_edited = fields.Boolean()
+    is_active = fields.Boolean()
+    archived_at = fields.AwareDateTime(allow_none=True)
+    seats_taken = fields.Integer()
+    my_rsvp_status = fields.String(allow_none=True)
+
+
+class RsvpIn(_In):
+    guest_count = Int(load_default=0, validate=validate.Range(min=0, max=20))
+    member_email = EmailAddress(load_default=None)
+
+
+class RsvpCancelIn(_In):
+    member_email = EmailAddress(load_default=None)
+
+
+class RsvpOut(Schema):
+    id = fields.Integer()
+    event_id = fields.Integer()
+    user_email = fields.String()
+    matched_user_id = fields.String(allow_none=True)
+    attendee_name = fields.String(allow_none=True)
+    status = fields.String()
+    source = fields.String()
+    guest_count = fields.Integer()
+    checked_in = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    cancelled_at = fields.AwareDateTime(allow_none=True)

@@ -18,6 +18,11 @@ LA = zone("America/Los_Angeles")
 
 #: Tables a test fills; the seeded reference data (resources, settings, tiers, reasons) is restored.
 DYNAMIC = (
+    "event_rsvps",
+    "events",
+    "wellness_enrollments",
+    "wellness_classes",
+    "calendar_feeds",
     "booking_participants",
     "booking_members",
     "booking_guests",

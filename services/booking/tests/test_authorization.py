@@ -40,6 +40,14 @@ TABLE = {
     ("GET", "/api/v1/sessions"): STAFF,
     ("GET", "/api/v1/sessions/<id>"): STAFF,
     ("GET", "/api/v1/guest-passes"): MEMBER,
+    ("GET", "/api/v1/events"): MEMBER,
+    ("GET", "/api/v1/events/<id>"): MEMBER,
+    ("POST", "/api/v1/events"): STAFF,
+    ("PATCH", "/api/v1/events/<id>"): STAFF,
+    ("POST", "/api/v1/events/<id>/archive"): STAFF,
+    ("GET", "/api/v1/events/<id>/rsvps"): STAFF,
+    ("POST", "/api/v1/events/<id>/rsvp"): MEMBER,
+    ("POST", "/api/v1/events/<id>/rsvp/cancel"): MEMBER,
 }
 
 RANK = {ANONYMOUS: 0, MEMBER: 1, STAFF: 2, ADMIN: 3}

@@ -248,6 +248,76 @@ class TrackmanMatchFailed(_Strict):
     player_count = fields.Integer(load_default=None, allow_none=True)
 
 
+# --- club events, RSVPs, wellness enrolments (domain.md §9) -------------------------------------
+
+
+class ClubEventChanged(_Strict):
+    """booking.event.created / updated / cancelled (cancelled = archived by staff)."""
+
+    event_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    category = fields.String(required=True)
+    location = fields.String(required=True, allow_none=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    end_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    max_capacity = fields.Integer(required=True, allow_none=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(("public", "members", "staff")))
+    requires_rsvp = fields.Boolean(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(("manual", "eventbrite", "google")))
+    eventbrite_id = fields.String(required=True, allow_none=True)
+    google_calendar_id = fields.String(required=True, allow_none=True)
+    #: Resources the event blocks (availability blocks of type 'event'); [] once cancelled.
+    blocked_resource_ids = fields.List(fields.Integer(), required=True)
+    archived = fields.Boolean(required=True)
+    changed_by = fields.String(required=True, allow_none=True)
+    #: Members holding a confirmed RSVP (told when the event moves or is cancelled).
+    attendee_emails = fields.List(fields.Email(), required=True)
+
+
+class RsvpChanged(_Strict):
+    """booking.rsvp.confirmed / cancelled."""
+
+    rsvp_id = fields.Integer(required=True)
+    event_id = fields.Integer(required=True)
+    event_title = fields.String(required=True)
+    member_id = fields.String(required=True, allow_none=True)
+    member_email = fields.Email(required=True)
+    member_name = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(("confirmed", "cancelled", "waitlisted")))
+    guest_count = fields.Integer(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(("local", "eventbrite")))
+    location = fields.String(required=True, allow_none=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    changed_by = fields.String(required=True, allow_none=True)
+
+
+class EnrollmentChanged(_Strict):
+    """booking.enrollment.confirmed / waitlisted / promoted / cancelled."""
+
+    enrollment_id = fields.Integer(required=True)
+    class_id = fields.Integer(required=True)
+    class_title = fields.String(required=True)
+    category = fields.String(required=True)
+    instructor = fields.String(required=True, allow_none=True)
+    member_id = fields.String(required=True, allow_none=True)
+    member_email = fields.Email(required=True)
+    member_name = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(("confirmed", "waitlisted", "cancelled")))
+    previous_status = fields.String(required=True, allow_none=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(required=True)
+    #: A cancellation inside the late-cancel window (the seat stays free, nobody is promoted).
+    late = fields.Boolean(required=True)
+    changed_by = fields.String(required=True, allow_none=True)
+
+
 SCHEMAS = {
     ("booking.request.created", 1): RequestCreated,
     ("booking.request.confirmed", 1): RequestConfirmed,
@@ -271,4 +341,13 @@ SCHEMAS = {
     ("booking.closure.deleted", 1): ClosureDeleted,
     ("booking.trackman_match.succeeded", 1): TrackmanMatchSucceeded,
     ("booking.trackman_match.failed", 1): TrackmanMatchFailed,
+    ("booking.event.created", 1): ClubEventChanged,
+    ("booking.event.updated", 1): ClubEventChanged,
+    ("booking.event.cancelled", 1): ClubEventChanged,
+    ("booking.rsvp.confirmed", 1): RsvpChanged,
+    ("booking.rsvp.cancelled", 1): RsvpChanged,
+    ("booking.enrollment.confirmed", 1): EnrollmentChanged,
+    ("booking.enrollment.waitlisted", 1): EnrollmentChanged,
+    ("booking.enrollment.promoted", 1): EnrollmentChanged,
+    ("booking.enrollment.cancelled", 1): EnrollmentChanged,
 }

@@ -5,6 +5,7 @@ from .availability_blocks import blp as availability_blocks
 from .booking_requests import blp as booking_requests
 from .closure_reasons import blp as closure_reasons
 from .closures import blp as closures
+from .events import blp as events
 from .guest_passes import blp as guest_passes
 from .resources import blp as resources
 from .sessions import blp as sessions
@@ -18,4 +19,5 @@ BLUEPRINTS = [
     booking_requests,
     sessions,
     guest_passes,
+    events,
 ]
