@@ -389,3 +389,43 @@ def test_the_broker_routes_by_binding_and_keeps_unroutable_messages():
     assert broker.peek("members") == [created]
     assert broker.peek("bookings") == []
     assert broker.peek("unrouted") == [paid]
+
+
+def test_the_relay_prunes_old_sent_outbox_rows_and_old_inbox_rows(service_runtime):
+    import uuid
+
+    from sqlalchemy import func, insert, select, text
+
+    from club_shared.bus import Relay
+    from club_shared.bus.memory import MemoryBroker, MemoryTransport
+
+    runtime = service_runtime("notifications")
+    outbox, inbox = runtime.tables.outbox, runtime.tables.inbox
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    with runtime.db.transaction() as session:
+        for event_id, age in ((old, "8 days"), (recent, "1 day")):
+            session.execute(
+                insert(outbox).values(
+                    event_id=event_id,
+                    event_type="t",
+                    envelope={},
+                    sent_at=func.now() - text(f"interval '{age}'"),
+                )
+            )
+        for event_id, age in ((old, "31 days"), (recent, "1 day")):
+            session.execute(
+                insert(inbox).values(
+                    consumer="pruning-test",
+                    event_id=event_id,
+                    event_type="t",
+                    handled_at=func.now() - text(f"interval '{age}'"),
+                )
+            )
+    Relay(runtime.db, runtime.tables, MemoryTransport(MemoryBroker())).prune()
+    with runtime.db.transaction() as session:
+        assert set(
+            session.scalars(select(outbox.c.event_id).where(outbox.c.event_id.in_([old, recent])))
+        ) == {recent}
+        assert set(session.scalars(select(inbox.c.event_id).where(inbox.c.consumer == "pruning-test"))) == {
+            recent
+        }

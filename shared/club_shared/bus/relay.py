@@ -11,9 +11,11 @@ import contextlib
 import json
 import logging
 import threading
+import time
+from datetime import timedelta
 
 import psycopg
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import Database
@@ -24,6 +26,10 @@ from .tables import BusTables
 from .transport import Message, Transport
 
 log = logging.getLogger(__name__)
+
+OUTBOX_KEPT = timedelta(days=7)
+INBOX_KEPT = timedelta(days=30)
+PRUNE_EVERY_S = 3600
 
 
 class Relay:
@@ -38,6 +44,7 @@ class Relay:
     ):
         self.db = db
         self.outbox = tables.outbox
+        self.inbox = tables.inbox
         self.transport = transport
         self.batch_size = batch_size
         self.service = service  # names the relay in its metrics
@@ -65,15 +72,27 @@ class Relay:
         observe_relayed(self.service, len(rows))
         return len(rows)
 
+    def prune(self) -> None:
+        """Forget what can no longer matter: outbox rows sent a week ago, and inbox rows older than
+        any redelivery or replay from the parking queue we support (30 days)."""
+        outbox, inbox = self.outbox, self.inbox
+        with self.db.transaction() as session:
+            session.execute(delete(outbox).where(outbox.c.sent_at < func.now() - OUTBOX_KEPT))
+            session.execute(delete(inbox).where(inbox.c.handled_at < func.now() - INBOX_KEPT))
+
     def run(self, stop: threading.Event, *, poll_ms: int = 500) -> None:
         """Relay until `stop` is set: at once while there is a backlog, else on NOTIFY or each poll."""
         listener: psycopg.Connection | None = None
         backoff = 0.1
+        next_prune = 0.0
         while not stop.is_set():
             try:
                 if listener is None or listener.closed:
                     listener = psycopg.connect(self.db.libpq_url(), autocommit=True)
                     listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                if time.monotonic() >= next_prune:
+                    self.prune()
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
                 if self.relay_once() == self.batch_size:
                     continue
                 # Wake on the first NOTIFY, or after the poll interval to catch anything missed.
