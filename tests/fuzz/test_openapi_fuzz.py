@@ -5,8 +5,8 @@ them are exercised."""
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from club_shared.auth import Identity, sign_access_token
 from club_shared.config import SERVICES
@@ -29,7 +29,9 @@ def api_schema(suite):
 
 @pytest.fixture(scope="module")
 def admin_token(keys):
-    return sign_access_token(keys[0], "clubhouse", Identity("fuzz-admin", "admin@clubhouse.test", "admin"), 3600)
+    return sign_access_token(
+        keys[0], "clubhouse", Identity("fuzz-admin", "admin@clubhouse.test", "admin"), 3600
+    )
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -63,7 +65,9 @@ def no_server_error_but_an_honest_503(ctx, response, case):
 
 
 def call(case, **kwargs):
-    case.call_and_validate(excluded_checks=NOT_HELD, additional_checks=[no_server_error_but_an_honest_503], **kwargs)
+    case.call_and_validate(
+        excluded_checks=NOT_HELD, additional_checks=[no_server_error_but_an_honest_503], **kwargs
+    )
 
 
 @schema.parametrize()
