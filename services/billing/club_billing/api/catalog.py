@@ -68,7 +68,7 @@ class BestIn(_In):
     tags = fields.List(
         fields.String(validate=validate.Length(max=40)), required=True, validate=validate.Length(max=20)
     )
-    amount_cents = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    amount_cents = fields.Integer(load_default=None, validate=validate.Range(min=0, max=10_000_000))
 
 
 class BestOut(Schema):
