@@ -511,3 +511,63 @@ class RsvpOut(Schema):
     checked_in = fields.Boolean()
     created_at = fields.AwareDateTime()
     cancelled_at = fields.AwareDateTime(allow_none=True)
+
+
+class RepeatIn(_In):
+    every_days = Int(load_default=7, validate=validate.Range(min=1, max=31))
+    count = Int(required=True, validate=validate.Range(min=1, max=104))
+
+
+class WellnessClassIn(_In):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    instructor = fields.String(load_default=None, validate=validate.Length(max=200))
+    category = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    date = ClubDate(required=True)
+    start_time = WallTime(required=True)
+    duration_minutes = Int(required=True, validate=validate.Range(min=5, max=600))
+    capacity = Int(required=True, validate=validate.Range(min=0, max=1000))
+    waitlist_enabled = Bool(load_default=True)
+    location = fields.String(load_default=None, validate=validate.Length(max=200))
+    google_calendar_id = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    repeat = fields.Nested(RepeatIn, load_default=None)
+
+
+class WellnessQuery(_In):
+    from_date = ClubDate(data_key="from", load_default=None)
+    to_date = ClubDate(data_key="to", load_default=None)
+
+
+class WellnessClassOut(Schema):
+    id = fields.Integer()
+    series_id = fields.String(allow_none=True)
+    google_calendar_id = fields.String(allow_none=True)
+    title = fields.String()
+    instructor = fields.String(allow_none=True)
+    category = fields.String()
+    date = fields.Date(attribute="class_date")
+    start_time = WallTime()
+    duration_minutes = fields.Integer()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    capacity = fields.Integer()
+    waitlist_enabled = fields.Boolean()
+    status = fields.String()
+    location = fields.String(allow_none=True)
+    confirmed_count = fields.Integer()
+    waitlist_count = fields.Integer()
+
+
+class EnrollIn(_In):
+    member_email = EmailAddress(load_default=None)
+
+
+class EnrollmentOut(Schema):
+    id = fields.Integer()
+    class_id = fields.Integer()
+    user_email = fields.String()
+    member_id = fields.String(allow_none=True)
+    status = fields.String()
+    waitlisted_at = fields.AwareDateTime(allow_none=True)
+    promoted_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()

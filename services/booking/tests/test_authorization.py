@@ -48,6 +48,12 @@ TABLE = {
     ("GET", "/api/v1/events/<id>/rsvps"): STAFF,
     ("POST", "/api/v1/events/<id>/rsvp"): MEMBER,
     ("POST", "/api/v1/events/<id>/rsvp/cancel"): MEMBER,
+    ("GET", "/api/v1/wellness-classes"): MEMBER,
+    ("GET", "/api/v1/wellness-classes/<id>"): MEMBER,
+    ("POST", "/api/v1/wellness-classes"): STAFF,
+    ("GET", "/api/v1/wellness-classes/<id>/enrollments"): STAFF,
+    ("POST", "/api/v1/wellness-classes/<id>/enroll"): MEMBER,
+    ("POST", "/api/v1/wellness-classes/<id>/enroll/cancel"): MEMBER,
 }
 
 RANK = {ANONYMOUS: 0, MEMBER: 1, STAFF: 2, ADMIN: 3}

@@ -9,6 +9,7 @@ from .events import blp as events
 from .guest_passes import blp as guest_passes
 from .resources import blp as resources
 from .sessions import blp as sessions
+from .wellness_classes import blp as wellness_classes
 
 BLUEPRINTS = [
     resources,
@@ -20,4 +21,5 @@ BLUEPRINTS = [
     sessions,
     guest_passes,
     events,
+    wellness_classes,
 ]
