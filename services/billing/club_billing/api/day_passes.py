@@ -26,10 +26,15 @@ class _In(Schema):
         unknown = RAISE
 
 
+# Name and phone travel to Stripe as metadata and come back in the webhook to be stored: a control
+# character (NUL above all, which PostgreSQL refuses) would make the paid pass impossible to record.
+_PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+
+
 class CheckoutIn(_In):
     email = EmailAddress(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _PRINTABLE])
+    phone = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=40), _PRINTABLE])
     product = fields.String(
         load_default="day-pass-golf-sim", validate=validate.OneOf(day_passes.DAY_PASS_SLUGS)
     )
