@@ -34,9 +34,22 @@ WEBHOOK_SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def security_settings(settings_for):
+def stripe_fake():
+    from fakes.stripe_fake import RunningFake
+
+    running = RunningFake().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def security_settings(settings_for, stripe_fake):
+    """Every webhook verifies signatures; billing talks to the fake Stripe (so card payments are on
+    and a refusal cannot hide behind "payments unavailable")."""
+    stripe = {"stripe_api_base": stripe_fake.url, "stripe_secret_key": "sk_test_security"}
+
     def make(service: str):
-        return settings_for(service, **WEBHOOK_SETTINGS.get(service, {}))
+        return settings_for(service, **WEBHOOK_SETTINGS.get(service, {}), **(stripe if service == "billing" else {}))
 
     return make
 

@@ -151,7 +151,7 @@ def corpus(spec, operation):
         if kind(sub) == "string" and ("enum" in sub or sub.get("format") or sub.get("pattern") or sub.get("maxLength")):
             yield f"control characters {name}", put(base, path, CONTROL)
             yield f"very long {name}", put(base, path, LONG)
-        if kind(sub) == "string" and ("enum" in sub or sub.get("format") or sub.get("pattern")):
+        if kind(sub) == "string" and ("enum" in sub or sub.get("format")):
             # free text may legitimately hold them (test_sql_and_html_in_names_are_stored_as_text)
             yield f"sql {name}", put(base, path, SQL)
             yield f"html {name}", put(base, path, HTML)
@@ -165,7 +165,9 @@ def write_operations(spec):
 
 
 def concrete(path: str, hostile: bool = False) -> str:
-    return re.sub(r"\{[^}]+\}", "1%27%20OR%20%271%27%3D%271" if hostile else "1", path)
+    # Path parameters name nothing that exists (the corpus is about bodies; other tests of the session
+    # make real rows, and an idempotent repeat of, say, an approval may rightly answer 200 unchanged).
+    return re.sub(r"\{[^}]+\}", "1%27%20OR%20%271%27%3D%271" if hostile else "987654321", path)
 
 
 # Documented 503s: the feature is off in this deployment (no STRIPE_SECRET_KEY here), said before
