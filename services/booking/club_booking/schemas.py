@@ -571,3 +571,23 @@ class EnrollmentOut(Schema):
     promoted_at = fields.AwareDateTime(allow_none=True)
     cancelled_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
+
+
+class FeedOut(Schema):
+    id = fields.Integer()
+    kind = fields.Function(
+        lambda f: "member" if (f["member_email"] if isinstance(f, dict) else f.member_email) else "resource"
+    )
+    member_email = fields.String(allow_none=True)
+    resource_id = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+    revoked_at = fields.AwareDateTime(allow_none=True)
+
+
+class FeedIssuedOut(FeedOut):
+    token = fields.String()
+    url = fields.String()
+
+
+class FeedTokenQuery(_In):
+    token = fields.String(load_default=None, validate=validate.Length(max=200))

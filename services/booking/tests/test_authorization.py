@@ -54,6 +54,12 @@ TABLE = {
     ("GET", "/api/v1/wellness-classes/<id>/enrollments"): STAFF,
     ("POST", "/api/v1/wellness-classes/<id>/enroll"): MEMBER,
     ("POST", "/api/v1/wellness-classes/<id>/enroll/cancel"): MEMBER,
+    ("GET", "/api/v1/events/feeds"): MEMBER,
+    ("POST", "/api/v1/events/feeds"): MEMBER,
+    ("POST", "/api/v1/events/feeds/<id>/revoke"): MEMBER,
+    ("GET", "/api/v1/events/feed/<id>.ics"): ANONYMOUS,
+    ("POST", "/api/v1/resources/<id>/calendar-feeds"): STAFF,
+    ("GET", "/api/v1/resources/<id>/calendar.ics"): ANONYMOUS,
 }
 
 RANK = {ANONYMOUS: 0, MEMBER: 1, STAFF: 2, ADMIN: 3}

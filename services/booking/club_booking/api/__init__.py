@@ -3,6 +3,7 @@
 from .availability import blp as availability
 from .availability_blocks import blp as availability_blocks
 from .booking_requests import blp as booking_requests
+from .calendars import blp as calendar_feeds
 from .closure_reasons import blp as closure_reasons
 from .closures import blp as closures
 from .events import blp as events
@@ -22,4 +23,5 @@ BLUEPRINTS = [
     guest_passes,
     events,
     wellness_classes,
+    calendar_feeds,
 ]
