@@ -400,6 +400,34 @@ def on_engagement_received(session: Session, event: Event) -> None:
     )
 
 
+# --- club events and wellness (booking, domain.md §9) -------------------------------------------
+
+
+def on_rsvp_changed(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(
+        session, data["member_email"], messages.rsvp_changed(data["event_id"], data["event_title"], data["status"])
+    )
+
+
+def on_enrollment_changed(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(
+        session,
+        data["member_email"],
+        messages.enrolment_changed(data["class_id"], data["class_title"], data["status"]),
+    )
+
+
+def on_enrollment_promoted(session: Session, event: Event) -> None:
+    data = event.data
+    notify.notify_member(
+        session,
+        data["member_email"],
+        messages.waitlist_promoted(data["class_id"], data["class_title"], data["date"], data["start_time"]),
+    )
+
+
 #: Every handler, by event type; HANDLERS keeps those whose type is in the catalog.
 ALL_HANDLERS: dict[str, Handler] = {
     "membership.member.created": on_member_created,
@@ -423,6 +451,12 @@ ALL_HANDLERS: dict[str, Handler] = {
     "booking.closure.deleted": on_closure_deleted,
     "booking.trackman_match.succeeded": on_trackman_match_succeeded,
     "booking.trackman_match.failed": on_trackman_match_failed,
+    "booking.rsvp.confirmed": on_rsvp_changed,
+    "booking.rsvp.cancelled": on_rsvp_changed,
+    "booking.enrollment.confirmed": on_enrollment_changed,
+    "booking.enrollment.waitlisted": on_enrollment_changed,
+    "booking.enrollment.cancelled": on_enrollment_changed,
+    "booking.enrollment.promoted": on_enrollment_promoted,
     "integrations.hubspot.engagement_received": on_engagement_received,
     **{
         f"{service}.notification.requested": on_notification_requested
