@@ -143,6 +143,8 @@ def _register_request_hooks(app: Flask) -> None:
     @app.after_request
     def finish_request(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        # JSON carries what members typed (names with HTML in them): never let a browser sniff it as HTML.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
         g.status = response.status_code
         if "started" in g:
             observe_request(
