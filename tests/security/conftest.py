@@ -43,13 +43,27 @@ def stripe_fake():
 
 
 @pytest.fixture(scope="session")
-def security_settings(settings_for, stripe_fake):
+def email_provider():
+    from fakes.email_provider import FakeEmailProvider
+
+    provider = FakeEmailProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def security_settings(settings_for, stripe_fake, email_provider):
     """Every webhook verifies signatures; billing talks to the fake Stripe (so card payments are on
-    and a refusal cannot hide behind "payments unavailable")."""
-    stripe = {"stripe_api_base": stripe_fake.url, "stripe_secret_key": "sk_test_security"}
+    and a refusal cannot hide behind "payments unavailable"); notifications sends e-mail to the fake
+    provider (so the e-mails it renders can be read)."""
+    extra = {
+        "billing": {"stripe_api_base": stripe_fake.url, "stripe_secret_key": "sk_test_security"},
+        "notifications": {"email_api_base": email_provider.url, "email_api_key": email_provider.api_key,
+                          "email_from": "Clubhouse <club@example.com>"},
+    }
 
     def make(service: str):
-        return settings_for(service, **WEBHOOK_SETTINGS.get(service, {}), **(stripe if service == "billing" else {}))
+        return settings_for(service, **WEBHOOK_SETTINGS.get(service, {}), **extra.get(service, {}))
 
     return make
 
