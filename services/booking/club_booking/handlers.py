@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from club_shared.events import CATALOG, Event
 
 from .context import handler_runtime
-from .flows import fees, lifecycle, passes, readmodels, trackman
+from .flows import fees, imports, lifecycle, passes, readmodels, trackman
 
 
 def on_member_snapshot(session: Session, event: Event) -> None:
@@ -100,6 +100,14 @@ def on_trackman_resolved(session: Session, event: Event) -> None:
     trackman.unmatched_resolved(session, handler_runtime(), event.data)
 
 
+def on_calendar_event_synced(session: Session, event: Event) -> None:
+    imports.calendar_event_synced(session, handler_runtime(), event.data)
+
+
+def on_eventbrite_attendee_synced(session: Session, event: Event) -> None:
+    imports.eventbrite_attendee_synced(session, handler_runtime(), event.data)
+
+
 ALL_HANDLERS = {
     "membership.member.created": on_member_snapshot,
     "membership.member.updated": on_member_snapshot,
@@ -125,6 +133,8 @@ ALL_HANDLERS = {
     "integrations.trackman.booking_received": on_trackman_booking,
     "integrations.trackman.booking_cancelled": on_trackman_cancelled,
     "integrations.trackman.unmatched_resolved": on_trackman_resolved,
+    "integrations.calendar.event_synced": on_calendar_event_synced,
+    "integrations.eventbrite.attendee_synced": on_eventbrite_attendee_synced,
 }
 
 _CATALOGUED = {event_type for event_type, _version in CATALOG}
