@@ -93,6 +93,15 @@ def b_data(suite, client, two_members, admin_headers):
     subscribed = client.post("/api/v1/push-subscriptions", json=subscription, headers=b_headers)
     assert subscribed.status_code in (200, 201), subscribed.get_data(as_text=True)
     data["push"] = client.get("/api/v1/push-subscriptions", headers=b_headers).get_json()[0]
+    # an RSVP to a club event
+    event = client.post("/api/v1/events", headers=admin_headers, json={
+        "title": "Member mixer", "date": day, "start_time": "18:00", "end_time": "20:00",
+        "visibility": "members", "requires_rsvp": True, "max_capacity": 50})
+    assert event.status_code == 201, event.get_data(as_text=True)
+    data["event"] = event.get_json()
+    rsvp = client.post(f"/api/v1/events/{data['event']['id']}/rsvp", json={"guest_count": 1}, headers=b_headers)
+    assert rsvp.status_code == 201, rsvp.get_data(as_text=True)
+    data["rsvp"] = rsvp.get_json()
     # a data export
     export = client.post("/api/v1/account/exports", headers=b_headers)
     assert export.status_code == 202, export.get_data(as_text=True)
@@ -117,6 +126,10 @@ def test_member_a_cannot_read_or_change_member_bs_data(suite, client, two_member
         ("DELETE", f"/api/v1/push-subscriptions/{push['id']}", None),
         ("GET", f"/api/v1/account/exports/{export['id']}", None),
         ("GET", f"/api/v1/account/exports/{export['id']}/download", None),
+        # on B's behalf: only staff may name another member
+        ("POST", f"/api/v1/events/{b_data['event']['id']}/rsvp/cancel", {"member_email": b["email"]}),
+        ("POST", f"/api/v1/events/{b_data['event']['id']}/rsvp", {"guest_count": 5, "member_email": b["email"]}),
+        ("GET", f"/api/v1/events/{b_data['event']['id']}/rsvps", None),
     ]
     leaks = []
     for method, path, body in attempts:
@@ -146,3 +159,6 @@ def test_bs_data_is_as_it_was(suite, client, two_members, b_data):
     assert notice.get("is_read", notice.get("read")) == b_data["notification"].get("is_read", b_data["notification"].get("read"))
     assert [p["id"] for p in client.get("/api/v1/push-subscriptions", headers=headers).get_json()] == [b_data["push"]["id"]]
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": b_data["refresh_token"]}).status_code == 200
+    # B's RSVP stands as B made it (re-sending it is the documented no-op)
+    again = client.post(f"/api/v1/events/{b_data['event']['id']}/rsvp", json={"guest_count": 1}, headers=headers)
+    assert again.status_code == 200, again.get_data(as_text=True)
