@@ -54,6 +54,7 @@ TABLE = {
     ("GET", "/api/v1/wellness-classes/<id>/enrollments"): STAFF,
     ("POST", "/api/v1/wellness-classes/<id>/enroll"): MEMBER,
     ("POST", "/api/v1/wellness-classes/<id>/enroll/cancel"): MEMBER,
+    ("POST", "/api/v1/wellness-classes/<id>/cancel"): STAFF,
     ("GET", "/api/v1/events/feeds"): MEMBER,
     ("POST", "/api/v1/events/feeds"): MEMBER,
     ("POST", "/api/v1/events/feeds/<id>/revoke"): MEMBER,

@@ -183,3 +183,21 @@ def test_a_tier_without_wellness_is_refused(client, auth, member, rt):
     cls = make_class(client, auth)
     member("sol@example.com", "social")
     problem(enrol(client, auth, cls["id"], "sol@example.com"), 403, "TIER_NOT_ALLOWED")
+
+
+def test_staff_cancel_a_class_and_its_enrolments(client, auth, member, rt):
+    cls = make_class(client, auth, capacity=1)
+    member("ann@example.com")
+    member("bob@example.com")
+    enrol(client, auth, cls["id"], "ann@example.com")
+    enrol(client, auth, cls["id"], "bob@example.com")
+    for _ in range(2):
+        done = client.post(f"/api/v1/wellness-classes/{cls['id']}/cancel", headers=auth(STAFF, "staff"))
+        assert done.status_code == 200 and done.get_json()["status"] == "cancelled"
+    cancelled = outbox(rt, "booking.enrollment.cancelled")
+    assert sorted((e["member_email"], e["previous_status"]) for e in cancelled) == [
+        ("ann@example.com", "confirmed"),
+        ("bob@example.com", "waitlisted"),
+    ]
+    assert outbox(rt, "booking.enrollment.promoted") == []
+    problem(enrol(client, auth, cls["id"], "ann@example.com"), 409, "CLASS_CANCELLED")

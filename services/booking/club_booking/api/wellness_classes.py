@@ -108,3 +108,15 @@ def cancel_enrollment(body, class_id: int):
     who = caller()
     with unit_of_work() as session:
         return flow.cancel(session, runtime(), class_id, who, body.get("member_email"), now())
+
+
+@blp.post(f"/{ID}/cancel")
+@staff_only
+@blp.response(200, WellnessClassOut)
+def cancel_class(class_id: int):
+    """Cancel a class and every enrolment in it (each member told); repeating it changes nothing."""
+    who = caller()
+    with unit_of_work() as session:
+        cls = flow.cancel_class(session, runtime(), class_id, who.email, now())
+        audit(session, runtime(), who.email, "wellness_class_cancelled", "wellness_class", class_id)
+        return _out(session, cls)

@@ -234,3 +234,35 @@ def promote(session: Session, rt: Runtime, cls: WellnessClass, now: datetime) ->
         enrollment_data(session, cls, nxt, previous="waitlisted", actor_email=None),
     )
     return nxt
+
+
+def cancel_class(
+    session: Session, rt: Runtime, class_id: int, actor_email: str, now: datetime
+) -> WellnessClass:
+    """Staff cancel a class: every seat and waitlist place is cancelled and each member told
+    (booking.enrollment.cancelled); repeating it changes nothing."""
+    cls = lock_class(session, class_id)
+    if cls is None:
+        raise Problem(404, "No such class.", code="UNKNOWN_CLASS")
+    if cls.status == "cancelled":
+        return cls
+    cls.status = "cancelled"
+    rows = session.scalars(
+        select(WellnessEnrollment)
+        .where(
+            WellnessEnrollment.class_id == cls.id, WellnessEnrollment.status.in_(("confirmed", "waitlisted"))
+        )
+        .order_by(WellnessEnrollment.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        previous = row.status
+        row.status, row.cancelled_at = "cancelled", now
+        session.flush()
+        rt.publish(
+            session,
+            "booking.enrollment.cancelled",
+            enrollment_data(session, cls, row, previous=previous, actor_email=actor_email),
+        )
+    session.flush()
+    return cls
