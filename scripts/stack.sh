@@ -52,7 +52,7 @@ procfile=Procfile.stack
 python -m club_gateway.procfile > var/stack/Procfile
 if ! cmp -s var/stack/Procfile Procfile.stack; then
     procfile=var/stack/Procfile
-    echo "stack: web processes: $(grep -oE '^[a-z]+(-[0-9]+)?:' "$procfile" | tr -d : | tr '\n' ' ')"
+    echo "stack: processes from $procfile: $(grep -oE '^[a-z0-9-]+:' "$procfile" | tr -d : | tr '\n' ' ')"
 fi
 # Stripe: without a key of its own the stack talks to the Stripe fake (tests/fakes/stripe_fake.py),
 # which stops with this script's process (honcho, after the exec).
