@@ -403,11 +403,39 @@ def on_engagement_received(session: Session, event: Event) -> None:
 # --- club events and wellness (booking, domain.md §9) -------------------------------------------
 
 
+def _remember_item(session: Session, kind: str, item_id: int, data: dict, title: str, active: bool) -> None:
+    """Keep an RSVP'd event or an enrolled class in the reminders' read model (or mark it inactive)."""
+    email = data["member_email"].strip().lower()
+    if not active:
+        session.execute(
+            update(Upcoming)
+            .where(Upcoming.kind == kind, Upcoming.item_id == item_id, Upcoming.user_email == email)
+            .values(active=False)
+        )
+        return
+    values = {
+        "title": title[:200],
+        "local_date": data["date"],
+        "start_time": data["start_time"][:5],
+        "starts_at": data["starts_at"],
+        "active": True,
+    }
+    session.execute(
+        insert(Upcoming)
+        .values(kind=kind, item_id=item_id, user_email=email, **values)
+        .on_conflict_do_update(
+            index_elements=[Upcoming.kind, Upcoming.item_id, Upcoming.user_email],
+            set_={**values, "reminded_on": None},
+        )
+    )
+
+
 def on_rsvp_changed(session: Session, event: Event) -> None:
     data = event.data
     notify.notify_member(
         session, data["member_email"], messages.rsvp_changed(data["event_id"], data["event_title"], data["status"])
     )
+    _remember_item(session, "event", data["event_id"], data, data["event_title"], data["status"] == "confirmed")
 
 
 def on_enrollment_changed(session: Session, event: Event) -> None:
@@ -417,6 +445,7 @@ def on_enrollment_changed(session: Session, event: Event) -> None:
         data["member_email"],
         messages.enrolment_changed(data["class_id"], data["class_title"], data["status"]),
     )
+    _remember_item(session, "wellness", data["class_id"], data, data["class_title"], data["status"] == "confirmed")
 
 
 def on_enrollment_promoted(session: Session, event: Event) -> None:
@@ -426,6 +455,7 @@ def on_enrollment_promoted(session: Session, event: Event) -> None:
         data["member_email"],
         messages.waitlist_promoted(data["class_id"], data["class_title"], data["date"], data["start_time"]),
     )
+    _remember_item(session, "wellness", data["class_id"], data, data["class_title"], True)
 
 
 #: Every handler, by event type; HANDLERS keeps those whose type is in the catalog.

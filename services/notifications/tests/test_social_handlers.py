@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
-from club_notifications.models import Notification
+from club_notifications.models import Notification, Upcoming
 from club_shared.bus import Verdict
 
 
@@ -75,3 +75,21 @@ def test_enrolment_waitlist_and_promotion(deliver, db):
     got = _notifications(db, email)
     assert [n.type for n in got] == ["wellness_waitlisted", "wellness_promoted"]
     assert got[1].title == "You're in!" and "Yoga flow" in got[1].message
+
+
+def test_confirmed_items_feed_the_reminders_read_model(deliver, db):
+    email = f"cat.{uuid.uuid4().hex[:8]}@example.com"
+    deliver("booking.enrollment.confirmed", _enrolment(email, "confirmed", None))
+    with db.transaction() as session:
+        [item] = session.scalars(select(Upcoming).where(Upcoming.user_email == email)).all()
+        assert (item.kind, item.item_id, item.title, str(item.local_date), item.start_time, item.active) == (
+            "wellness",
+            3,
+            "Yoga flow",
+            "2026-06-12",
+            "10:00",
+            True,
+        )
+    deliver("booking.enrollment.cancelled", _enrolment(email, "cancelled", "confirmed"))
+    with db.transaction() as session:
+        assert session.scalars(select(Upcoming.active).where(Upcoming.user_email == email)).all() == [False]
