@@ -172,13 +172,24 @@ def changed(before: dict, after: dict) -> list[str]:
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def settled(suite, attempts: int = 50) -> dict[str, tuple]:
-    """The fingerprint once the workers have finished what earlier requests set off (two readings
-    in a row agree)."""
-    last = fingerprint(suite)
+def _unsent(suite) -> int:
+    from sqlalchemy import text
+
+    total = 0
+    for runtime in suite.runtimes.values():
+        with runtime.db.transaction() as session:
+            total += session.execute(text("select count(*) from outbox where sent_at is null")).scalar()
+    return total
+
+
+def settled(suite, attempts: int = 200) -> dict[str, tuple]:
+    """The fingerprint once the workers have finished what earlier requests set off: no outbox row
+    left to relay and three readings in a row that agree."""
+    last, same = fingerprint(suite), 0
     for _ in range(attempts):
         now = fingerprint(suite)
-        if now == last:
+        same = same + 1 if now == last and _unsent(suite) == 0 else 0
+        if same >= 3:
             return now
         last = now
     raise AssertionError(f"the databases never settled: {changed(last, fingerprint(suite))}")
