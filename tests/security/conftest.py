@@ -68,7 +68,9 @@ def security_settings(settings_for, stripe_fake, email_provider):
     return make
 
 
-@pytest.fixture(scope="session")
+# Module scope: a suite's workers (relays, consumers, job runners) stop with the module, so they never
+# run alongside later tests of a full run that share these databases.
+@pytest.fixture(scope="module")
 def suite(security_settings, migrated):
     for service in SERVICES:
         migrated(service)
@@ -77,7 +79,7 @@ def suite(security_settings, migrated):
     running.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(suite) -> Client:
     return Client(suite.app)
 
@@ -95,7 +97,7 @@ def admin_headers(token):
     return {"Authorization": f"Bearer {token('security-admin', 'sec-admin@clubhouse.test', 'admin')}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def make_member(client, admin_headers, token):
     """A real member, created through the API by an admin; returns (member json, auth headers)."""
 
