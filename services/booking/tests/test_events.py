@@ -185,3 +185,15 @@ def test_fifty_members_race_two_replicas_for_the_last_five_places(replicas, clie
     got = client.get(f"/api/v1/events/{event['id']}", headers=auth(STAFF, "staff")).get_json()
     assert got["seats_taken"] == 8
     assert len(outbox(rt, "booking.rsvp.confirmed")) == 8
+
+
+def test_two_events_at_the_same_time_share_the_blocks(client, auth):
+    first = make_event(client, auth, block_bays=True)
+    second = make_event(client, auth, title="Quiz", block_bays=True, block_conference_room=True)
+    made = blocks(client, auth)
+    assert sorted(b["resource_id"] for b in made) == [1, 2, 3, 4, 5]
+    archived = client.post(f"/api/v1/events/{first['id']}/archive", headers=auth(STAFF, "staff"))
+    assert archived.status_code == 200
+    assert sorted(b["resource_id"] for b in blocks(client, auth)) == [1, 2, 3, 4, 5]  # the quiz still blocks
+    client.post(f"/api/v1/events/{second['id']}/archive", headers=auth(STAFF, "staff"))
+    assert blocks(client, auth) == []

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from club_shared.auth import Identity
@@ -92,10 +92,27 @@ def blocked_resource_ids(session: Session, event: ClubEvent) -> list[int]:
     )
 
 
-def sync_blocks(session: Session, event: ClubEvent, actor_email: str | None) -> None:
+def sync_blocks(session: Session, event: ClubEvent, actor_email: str | None, *, refill: bool = True) -> None:
     """Rewrite the event's availability blocks: one per blocked resource over the event's time,
-    none once the event is archived or its flags are off."""
-    session.execute(delete(AvailabilityBlock).where(AvailabilityBlock.event_id == event.id))
+    none once the event is archived or its flags are off. A slot another block already holds (the
+    same resource, day and times) is left to it; when this event gives up a slot, other events at
+    exactly that time take it back, so the bay stays blocked for them."""
+    gone = session.execute(
+        delete(AvailabilityBlock)
+        .where(AvailabilityBlock.event_id == event.id)
+        .returning(AvailabilityBlock.block_date, AvailabilityBlock.start_time, AvailabilityBlock.end_time)
+    ).all()
+    if refill and gone:
+        others = session.scalars(
+            select(ClubEvent).where(
+                ClubEvent.id != event.id,
+                ClubEvent.is_active.is_(True),
+                ClubEvent.block_bays.is_(True) | ClubEvent.block_conference_room.is_(True),
+                tuple_(ClubEvent.event_date, ClubEvent.start_time, ClubEvent.end_time).in_(set(gone)),
+            )
+        ).all()
+        for other in others:
+            sync_blocks(session, other, None, refill=False)
     if not event.is_active:
         return
     kinds = [
@@ -108,7 +125,19 @@ def sync_blocks(session: Session, event: ClubEvent, actor_email: str | None) -> 
     resources = session.scalars(
         select(Resource).where(Resource.is_active.is_(True), Resource.type.in_(kinds)).order_by(Resource.id)
     ).all()
+    held = set(
+        session.scalars(
+            select(AvailabilityBlock.resource_id).where(
+                AvailabilityBlock.block_date == event.event_date,
+                AvailabilityBlock.start_time == event.start_time,
+                AvailabilityBlock.end_time == event.end_time,
+                AvailabilityBlock.closure_id.is_(None),
+            )
+        )
+    )
     for resource in resources:
+        if resource.id in held:
+            continue
         session.add(
             AvailabilityBlock(
                 resource_id=resource.id,
