@@ -201,3 +201,25 @@ def test_staff_cancel_a_class_and_its_enrolments(client, auth, member, rt):
     ]
     assert outbox(rt, "booking.enrollment.promoted") == []
     problem(enrol(client, auth, cls["id"], "ann@example.com"), 409, "CLASS_CANCELLED")
+
+
+def test_staff_enrol_a_member_audited(client, auth, member, rt):
+    cls = make_class(client, auth)
+    member("ann@example.com")
+    made = client.post(
+        f"/api/v1/wellness-classes/{cls['id']}/enroll",
+        json={"member_email": "ann@example.com"},
+        headers=auth(STAFF, "staff"),
+    )
+    assert made.status_code == 201 and made.get_json()["user_email"] == "ann@example.com"
+    problem(
+        client.post(
+            f"/api/v1/wellness-classes/{cls['id']}/enroll",
+            json={"member_email": "bob@example.com"},
+            headers=auth("ann@example.com"),
+        ),
+        403,
+        "FORBIDDEN",
+    )
+    audits = [e for e in outbox(rt, "booking.audit.recorded") if e["action"] == "enrollment_added"]
+    assert [(a["actor_email"], a["resource_id"]) for a in audits] == [(STAFF, str(made.get_json()["id"]))]

@@ -125,6 +125,8 @@ def rsvp(body, event_id: int):
     who = caller()
     with unit_of_work() as session:
         row, changed = flow.rsvp(session, runtime(), event_id, who, body, now())
+        if changed and who.is_staff and body.get("member_email"):
+            audit(session, runtime(), who.email, "rsvp_confirmed", "event_rsvp", row.id, body)
         return row, 201 if changed else 200
 
 
@@ -136,4 +138,7 @@ def cancel_rsvp(body, event_id: int):
     """Give up one's place (repeating it changes nothing). Publishes booking.rsvp.cancelled."""
     who = caller()
     with unit_of_work() as session:
-        return flow.cancel_rsvp(session, runtime(), event_id, who, body.get("member_email"), now())
+        row = flow.cancel_rsvp(session, runtime(), event_id, who, body.get("member_email"), now())
+        if who.is_staff and body.get("member_email"):
+            audit(session, runtime(), who.email, "rsvp_cancelled", "event_rsvp", row.id, body)
+        return row

@@ -95,6 +95,8 @@ def enroll(body, class_id: int):
     who = caller()
     with unit_of_work() as session:
         row, changed = flow.enrol(session, runtime(), class_id, who, body.get("member_email"), now())
+        if changed and who.is_staff and body.get("member_email"):
+            audit(session, runtime(), who.email, "enrollment_added", "wellness_enrollment", row.id, body)
         return row, 201 if changed else 200
 
 
@@ -107,7 +109,10 @@ def cancel_enrollment(body, class_id: int):
     oldest waitlisted member (booking.enrollment.promoted)."""
     who = caller()
     with unit_of_work() as session:
-        return flow.cancel(session, runtime(), class_id, who, body.get("member_email"), now())
+        row = flow.cancel(session, runtime(), class_id, who, body.get("member_email"), now())
+        if who.is_staff and body.get("member_email"):
+            audit(session, runtime(), who.email, "enrollment_cancelled", "wellness_enrollment", row.id, body)
+        return row
 
 
 @blp.post(f"/{ID}/cancel")
