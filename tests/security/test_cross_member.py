@@ -102,6 +102,10 @@ def b_data(suite, client, two_members, admin_headers):
     rsvp = client.post(f"/api/v1/events/{data['event']['id']}/rsvp", json={"guest_count": 1}, headers=b_headers)
     assert rsvp.status_code == 201, rsvp.get_data(as_text=True)
     data["rsvp"] = rsvp.get_json()
+    # a calendar feed (its token is shown once)
+    feed = client.post("/api/v1/events/feeds", headers=b_headers)
+    assert feed.status_code == 201, feed.get_data(as_text=True)
+    data["feed"] = feed.get_json()
     # a data export
     export = client.post("/api/v1/account/exports", headers=b_headers)
     assert export.status_code == 202, export.get_data(as_text=True)
@@ -130,6 +134,8 @@ def test_member_a_cannot_read_or_change_member_bs_data(suite, client, two_member
         ("POST", f"/api/v1/events/{b_data['event']['id']}/rsvp/cancel", {"member_email": b["email"]}),
         ("POST", f"/api/v1/events/{b_data['event']['id']}/rsvp", {"guest_count": 5, "member_email": b["email"]}),
         ("GET", f"/api/v1/events/{b_data['event']['id']}/rsvps", None),
+        ("POST", f"/api/v1/events/feeds/{b_data['feed']['id']}/revoke", None),
+        ("GET", f"/api/v1/events/feed/{uuid.uuid4().hex}.ics", None),  # a guessed token
     ]
     leaks = []
     for method, path, body in attempts:
@@ -142,7 +148,7 @@ def test_member_a_cannot_read_or_change_member_bs_data(suite, client, two_member
     assert balance.status_code in (403, 404) or balance.get_json().get("email") == a["email"], balance.get_data(as_text=True)
     # A's lists hold nothing of B's
     for path in ("/api/v1/booking-requests", "/api/v1/notifications", "/api/v1/push-subscriptions",
-                 "/api/v1/account/exports", "/api/v1/auth/sessions", "/api/v1/invoices", "/api/v1/billing/payments"):
+                 "/api/v1/account/exports", "/api/v1/auth/sessions", "/api/v1/events/feeds", "/api/v1/invoices", "/api/v1/billing/payments"):
         listed = client.get(path, headers=a_headers)
         assert listed.status_code == 200, (path, listed.get_data(as_text=True)[:200])
         text_ = listed.get_data(as_text=True)
@@ -159,6 +165,9 @@ def test_bs_data_is_as_it_was(suite, client, two_members, b_data):
     assert notice.get("is_read", notice.get("read")) == b_data["notification"].get("is_read", b_data["notification"].get("read"))
     assert [p["id"] for p in client.get("/api/v1/push-subscriptions", headers=headers).get_json()] == [b_data["push"]["id"]]
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": b_data["refresh_token"]}).status_code == 200
+    # B's calendar feed still works
+    feed = client.get(f"/api/v1/events/feed/{b_data['feed']['token']}.ics")
+    assert feed.status_code == 200 and "BEGIN:VCALENDAR" in feed.get_data(as_text=True)
     # B's RSVP stands as B made it (re-sending it is the documented no-op)
     again = client.post(f"/api/v1/events/{b_data['event']['id']}/rsvp", json={"guest_count": 1}, headers=headers)
     assert again.status_code == 200, again.get_data(as_text=True)
