@@ -549,6 +549,9 @@ class WellnessClass(Base):
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     status: Mapped[str] = mapped_column(String(20), server_default="scheduled")
     location: Mapped[str | None] = mapped_column(String(200))
+    #: Keep availability blocks (block_type 'wellness', `wellness_class_id` set) over the class's time.
+    block_bays: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    block_conference_room: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     locally_edited: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_by: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = _created()

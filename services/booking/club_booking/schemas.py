@@ -529,6 +529,8 @@ class WellnessClassIn(_In):
     waitlist_enabled = Bool(load_default=True)
     location = fields.String(load_default=None, validate=validate.Length(max=200))
     google_calendar_id = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    block_bays = Bool(load_default=False)
+    block_conference_room = Bool(load_default=False)
     repeat = fields.Nested(RepeatIn, load_default=None)
 
 
@@ -553,6 +555,8 @@ class WellnessClassOut(Schema):
     waitlist_enabled = fields.Boolean()
     status = fields.String()
     location = fields.String(allow_none=True)
+    block_bays = fields.Boolean()
+    block_conference_room = fields.Boolean()
     confirmed_count = fields.Integer()
     waitlist_count = fields.Integer()
 

@@ -223,3 +223,20 @@ def test_staff_enrol_a_member_audited(client, auth, member, rt):
     )
     audits = [e for e in outbox(rt, "booking.audit.recorded") if e["action"] == "enrollment_added"]
     assert [(a["actor_email"], a["resource_id"]) for a in audits] == [(STAFF, str(made.get_json()["id"]))]
+
+
+def test_a_class_flagged_to_block_the_room_blocks_it_until_cancelled(client, auth):
+    cls = make_class(client, auth, block_conference_room=True)
+    assert cls["block_conference_room"] is True
+
+    def wellness_blocks():
+        got = client.get(
+            "/api/v1/availability-blocks?date=2026-06-12", headers=auth(STAFF, "staff")
+        ).get_json()
+        return [
+            (b["resource_id"], b["start_time"], b["end_time"]) for b in got if b["block_type"] == "wellness"
+        ]
+
+    assert wellness_blocks() == [(5, "10:00", "11:00")]
+    client.post(f"/api/v1/wellness-classes/{cls['id']}/cancel", headers=auth(STAFF, "staff"))
+    assert wellness_blocks() == []

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from .. import queries
 from ..models import EVENT_CATEGORIES, ClubEvent, EventRsvp, MemberProfile, WellnessClass
 from .events import event_data, rsvp_data, sync_blocks
+from .wellness import sync_class_blocks
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def _upsert_class(session: Session, rt, data: dict[str, Any]) -> None:
     if data["status"] == "cancelled":
         if cls is not None:
             cls.status = "cancelled"
+            sync_class_blocks(session, cls, None, rt.tz)
         return
     if cls is not None and cls.locally_edited:
         return
@@ -118,6 +120,7 @@ def _upsert_class(session: Session, rt, data: dict[str, Any]) -> None:
     cls.location = data.get("location")
     cls.status = "scheduled"
     session.flush()
+    sync_class_blocks(session, cls, None, rt.tz)
 
 
 def _match_member(session: Session, data: dict[str, Any]) -> queries.Person | None:

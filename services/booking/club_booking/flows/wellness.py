@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from club_shared.auth import Identity
@@ -21,7 +21,7 @@ from club_shared.runtime import Runtime
 from .. import queries
 from ..domain import events as rules
 from ..domain.timeranges import booking_span
-from ..models import WellnessClass, WellnessEnrollment
+from ..models import AvailabilityBlock, Resource, WellnessClass, WellnessEnrollment
 from .events import check_member_may_attend, refuse, resolve_attendee
 
 
@@ -68,12 +68,59 @@ def create_classes(
             capacity=body["capacity"],
             waitlist_enabled=body["waitlist_enabled"],
             location=body.get("location"),
+            block_bays=body.get("block_bays", False),
+            block_conference_room=body.get("block_conference_room", False),
             created_by=actor_email,
         )
         session.add(cls)
         made.append(cls)
     session.flush()
+    for cls in made:
+        sync_class_blocks(session, cls, actor_email, rt.tz)
     return made
+
+
+def sync_class_blocks(session: Session, cls: WellnessClass, actor_email: str | None, tz) -> None:
+    """The class's availability blocks (type 'wellness') over its time on the resources its flags
+    name; none once it is cancelled. A slot another block already holds is left to it."""
+    session.execute(delete(AvailabilityBlock).where(AvailabilityBlock.wellness_class_id == cls.id))
+    kinds = [
+        k for k, on in (("simulator", cls.block_bays), ("conference_room", cls.block_conference_room)) if on
+    ]
+    if cls.status != "scheduled" or not kinds:
+        return
+    end_time = cls.ends_at.astimezone(tz).time()
+    resources = session.scalars(
+        select(Resource).where(Resource.is_active.is_(True), Resource.type.in_(kinds)).order_by(Resource.id)
+    ).all()
+    held = set(
+        session.scalars(
+            select(AvailabilityBlock.resource_id).where(
+                AvailabilityBlock.block_date == cls.class_date,
+                AvailabilityBlock.start_time == cls.start_time,
+                AvailabilityBlock.end_time == end_time,
+                AvailabilityBlock.closure_id.is_(None),
+            )
+        )
+    )
+    for resource in resources:
+        if resource.id in held:
+            continue
+        session.add(
+            AvailabilityBlock(
+                resource_id=resource.id,
+                block_date=cls.class_date,
+                start_time=cls.start_time,
+                end_time=end_time,
+                starts_at=cls.starts_at,
+                ends_at=cls.ends_at,
+                block_type="wellness",
+                wellness_class_id=cls.id,
+                notes=f"Wellness: {cls.title}"[:1000],
+                created_by=actor_email,
+            )
+        )
+    session.flush()
 
 
 def counts(session: Session, class_id: int) -> dict[str, int]:
@@ -247,6 +294,7 @@ def cancel_class(
     if cls.status == "cancelled":
         return cls
     cls.status = "cancelled"
+    sync_class_blocks(session, cls, actor_email, rt.tz)
     rows = session.scalars(
         select(WellnessEnrollment)
         .where(
