@@ -353,13 +353,18 @@ class HubspotDeal(Base):
     stage: Mapped[str | None] = mapped_column(String(60))
     stage_name: Mapped[str | None] = mapped_column(String(60))
     pipeline: Mapped[str | None] = mapped_column(String(60))
-    amount: Mapped[Any] = mapped_column(Numeric(12, 2), nullable=True)
+    amount: Mapped[Any] = mapped_column(Numeric(12, 2), nullable=True)  # as HubSpot holds it: dollars
     close_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_payment_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+
+    @property
+    def amount_cents(self) -> int | None:
+        """The deal's amount the way the suite states money: integer cents."""
+        return None if self.amount is None else int((self.amount * 100).to_integral_value())
 
 class HubspotLineItem(Base):
     __tablename__ = "hubspot_line_items"

@@ -234,7 +234,7 @@ class Deal(Schema):
     deal_name = fields.String(allow_none=True)
     stage = fields.String(allow_none=True)
     stage_name = fields.String(allow_none=True)
-    amount = fields.Decimal(allow_none=True, as_string=True)
+    amount_cents = fields.Integer(allow_none=True)
     last_payment_status = fields.String()
     synced_at = fields.AwareDateTime(allow_none=True)
 

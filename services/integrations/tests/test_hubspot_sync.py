@@ -282,3 +282,13 @@ def test_product_mappings_api(make_app, hubspot_settings, auth):
         ).status_code
         == 204
     )
+
+
+def test_a_deal_amount_is_integer_cents():
+    from decimal import Decimal
+
+    from club_integrations.models import HubspotDeal
+
+    assert HubspotDeal(amount=Decimal("500.00")).amount_cents == 50000
+    assert HubspotDeal(amount=Decimal("12.34")).amount_cents == 1234
+    assert HubspotDeal(amount=None).amount_cents is None
