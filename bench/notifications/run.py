@@ -52,12 +52,27 @@ EVENT = "booking.request.approved"
 def approved(booking_id: int, email: str, day: date) -> dict:
     starts = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=25)
     return {
-        "booking_id": booking_id, "session_id": booking_id, "status": "approved", "source": "approval",
-        "member_id": str(booking_id), "member_email": email, "member_name": "Bench Member", "resource_id": 3,
-        "resource_name": "Bay 3", "resource_type": "simulator", "date": day.isoformat(), "start_time": "18:00",
-        "end_time": "19:00", "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(),
-        "duration_minutes": 60, "declared_player_count": 1, "roster_version": 1, "trackman_booking_id": None,
-        "participants": [], "reviewed_by": "desk@club.example.com",
+        "booking_id": booking_id,
+        "session_id": booking_id,
+        "status": "approved",
+        "source": "approval",
+        "member_id": str(booking_id),
+        "member_email": email,
+        "member_name": "Bench Member",
+        "resource_id": 3,
+        "resource_name": "Bay 3",
+        "resource_type": "simulator",
+        "date": day.isoformat(),
+        "start_time": "18:00",
+        "end_time": "19:00",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "duration_minutes": 60,
+        "declared_player_count": 1,
+        "roster_version": 1,
+        "trackman_booking_id": None,
+        "participants": [],
+        "reviewed_by": "desk@club.example.com",
     }
 
 
@@ -108,7 +123,9 @@ def main() -> int:
             for email in emails:
                 browser = push.subscribe(vapid_public)
                 endpoints[browser["endpoint"].rsplit("/", 1)[-1]] = email
-                session.add(PushSubscription(endpoint=browser["endpoint"], user_email=email, keys=browser["keys"]))
+                session.add(
+                    PushSubscription(endpoint=browser["endpoint"], user_email=email, keys=browser["keys"])
+                )
         declare_topology(runtime, HANDLERS)  # the queue exists before the first event is published
         worker = subprocess.Popen(
             [sys.executable, "-m", "club_notifications", "worker"],
@@ -131,7 +148,9 @@ def main() -> int:
 
         def publish(booking_id: int, email: str) -> None:
             event = make_event(EVENT, approved(booking_id, email, day), producer="booking")
-            publisher.publish([Message(routing_key=EVENT, body=event.to_json(), message_id=str(event.event_id))])
+            publisher.publish(
+                [Message(routing_key=EVENT, body=event.to_json(), message_id=str(event.event_id))]
+            )
 
         # Warm up: the worker process has started and pushes before the clock starts.
         for i in range(10):

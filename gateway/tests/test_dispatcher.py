@@ -173,7 +173,9 @@ def test_a_client_cannot_claim_another_address():
 
     @echo.get("/api/v1/members")
     def who():
-        return jsonify(real_ip=request.headers.get("X-Real-IP"), forwarded=request.headers.get("X-Forwarded-For"))
+        return jsonify(
+            real_ip=request.headers.get("X-Real-IP"), forwarded=request.headers.get("X-Forwarded-For")
+        )
 
     client = Client(make_gateway_app({"membership": echo}))
     body = client.get(

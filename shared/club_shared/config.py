@@ -105,7 +105,8 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             database_prefix=env.get("CLUB_DATABASE_PREFIX", "club_"),
             db_pool_size=_int("DB_POOL_SIZE", 10),
-            schedulers_enabled=env.get("SCHEDULERS_ENABLED", "true").lower() not in ("false", "0", "no", "off"),
+            schedulers_enabled=env.get("SCHEDULERS_ENABLED", "true").lower()
+            not in ("false", "0", "no", "off"),
             amqp_url=env.get("AMQP_URL") or None,
             bus_namespace=env.get("BUS_NAMESPACE", "club"),
             bus_max_deliveries=_int("BUS_MAX_DELIVERIES", 5),

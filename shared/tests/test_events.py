@@ -64,7 +64,6 @@ def test_malformed_messages_are_refused_at_consume(body):
         Event.from_json(body)
 
 
-
 def test_an_event_keeps_its_data_in_the_json_form_consumers_read(monkeypatch):
     from datetime import date
 

@@ -125,7 +125,9 @@ def test_a_worker_with_schedulers_disabled_runs_jobs_but_fires_no_schedule(db, s
 
     runtime = service_runtime("notifications")
     runtime.settings = replace(runtime.settings, schedulers_enabled=False)
-    runner = JobRunner(db, TABLES, {"record": record}, LA, (Scheduled("record", Every(timedelta(minutes=1))),))
+    runner = JobRunner(
+        db, TABLES, {"record": record}, LA, (Scheduled("record", Every(timedelta(minutes=1))),)
+    )
     stop = threading.Event()
     threads = start_worker(runtime, {}, stop, runner)
     try:

@@ -62,8 +62,12 @@ class FakeEmailProvider:
 
     # --- what a test asks for ---------------------------------------------------------------------
 
-    def answer_next(self, status: int, name: str = "application_error", headers: dict[str, str] | None = None) -> None:
-        self._answers.append((status, {"statusCode": status, "message": f"forced {status}", "name": name}, headers or {}))
+    def answer_next(
+        self, status: int, name: str = "application_error", headers: dict[str, str] | None = None
+    ) -> None:
+        self._answers.append(
+            (status, {"statusCode": status, "message": f"forced {status}", "name": name}, headers or {})
+        )
 
     def sent_to(self, address: str) -> list[SentEmail]:
         with self._changed:
@@ -108,7 +112,14 @@ class FakeEmailProvider:
         )
         return body, self.sign(body, message_id=message_id, timestamp=timestamp, secret=secret)
 
-    def sign(self, body: str, *, message_id: str | None = None, timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
+    def sign(
+        self,
+        body: str,
+        *,
+        message_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> dict[str, str]:
         message_id = message_id or f"msg_{uuid.uuid4().hex}"
         timestamp = int(time.time()) if timestamp is None else timestamp
         key = base64.b64decode((secret or self.webhook_secret).removeprefix("whsec_"))
@@ -154,7 +165,9 @@ class FakeEmailProvider:
         key = request.headers.get("Idempotency-Key")
         with self._changed:
             if key and key in self._by_idempotency_key:
-                return Response(json.dumps({"id": self._by_idempotency_key[key]}), mimetype="application/json")
+                return Response(
+                    json.dumps({"id": self._by_idempotency_key[key]}), mimetype="application/json"
+                )
             email_id = str(uuid.uuid4())
             if key:
                 self._by_idempotency_key[key] = email_id

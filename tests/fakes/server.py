@@ -17,7 +17,9 @@ class LocalServer:
         self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"fake-{self.port}", daemon=True
+        )
 
     def start(self) -> LocalServer:
         self._thread.start()

@@ -43,7 +43,11 @@ def vapid_key_pair() -> tuple[str, str]:
     """A VAPID key pair as the club's settings hold it: (private raw base64url, public point base64url)."""
     key = ec.generate_private_key(ec.SECP256R1())
     private = b64url(key.private_numbers().private_value.to_bytes(32, "big"))
-    public = b64url(key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+    public = b64url(
+        key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
     return private, public
 
 
@@ -93,8 +97,13 @@ class FakePushService:
         key = ec.generate_private_key(ec.SECP256R1())
         auth = os.urandom(16)
         self._subscriptions[token] = _Subscription(key, auth, application_server_key)
-        public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        return {"endpoint": f"{self.url}/push/{token}", "keys": {"p256dh": b64url(public), "auth": b64url(auth)}}
+        public = key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": f"{self.url}/push/{token}",
+            "keys": {"p256dh": b64url(public), "auth": b64url(auth)},
+        }
 
     # --- what a test asks for ---------------------------------------------------------------------
 
@@ -151,7 +160,9 @@ class FakePushService:
         try:
             claims = self._check_vapid(request.headers.get("Authorization", ""), subscription)
         except (ValueError, jwt.PyJWTError) as exc:
-            return self._refuse(token, 401 if "Authorization" not in request.headers else 403, f"VAPID: {exc}")
+            return self._refuse(
+                token, 401 if "Authorization" not in request.headers else 403, f"VAPID: {exc}"
+            )
         if request.headers.get("TTL") is None or not request.headers["TTL"].isdigit():
             return self._refuse(token, 400, "TTL header missing")
         if request.headers.get("Content-Encoding") != "aes128gcm":
@@ -176,11 +187,17 @@ class FakePushService:
         values = dict(part.strip().split("=", 1) for part in params.split(",") if "=" in part)
         if "t" not in values or "k" not in values:
             raise ValueError("t and k are required")
-        if subscription.application_server_key and values["k"].rstrip("=") != subscription.application_server_key.rstrip("="):
+        if subscription.application_server_key and values["k"].rstrip(
+            "="
+        ) != subscription.application_server_key.rstrip("="):
             raise ValueError("k is not the application server key of this subscription")
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(values["k"]))
         claims = jwt.decode(
-            values["t"], public, algorithms=["ES256"], audience=self.url, options={"require": ["aud", "exp", "sub"]}
+            values["t"],
+            public,
+            algorithms=["ES256"],
+            audience=self.url,
+            options={"require": ["aud", "exp", "sub"]},
         )
         if claims["exp"] > time.time() + 24 * 3600:
             raise ValueError("exp is more than 24 hours away")

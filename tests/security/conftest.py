@@ -58,8 +58,11 @@ def security_settings(settings_for, stripe_fake, email_provider):
     provider (so the e-mails it renders can be read)."""
     extra = {
         "billing": {"stripe_api_base": stripe_fake.url, "stripe_secret_key": "sk_test_security"},
-        "notifications": {"email_api_base": email_provider.url, "email_api_key": email_provider.api_key,
-                          "email_from": "Clubhouse <club@example.com>"},
+        "notifications": {
+            "email_api_base": email_provider.url,
+            "email_api_key": email_provider.api_key,
+            "email_from": "Clubhouse <club@example.com>",
+        },
     }
 
     def make(service: str):
@@ -155,16 +158,24 @@ def fingerprint(suite) -> dict[str, tuple]:
     found: dict[str, tuple] = {}
     for service, runtime in suite.runtimes.items():
         with runtime.db.transaction() as session:
-            tables = session.execute(
-                text("select table_name from information_schema.tables "
-                     "where table_schema = 'public' and table_type = 'BASE TABLE' order by 1")
-            ).scalars().all()
+            tables = (
+                session.execute(
+                    text(
+                        "select table_name from information_schema.tables "
+                        "where table_schema = 'public' and table_type = 'BASE TABLE' order by 1"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for table in tables:
                 if _volatile(table):
                     continue
                 count, digest = session.execute(
-                    text(f'select count(*), md5(coalesce(string_agg(t::text, \'|\' order by t::text), \'\')) '
-                         f'from "{table}" t')
+                    text(
+                        f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                        f'from "{table}" t'
+                    )
                 ).one()
                 found[f"{service}.{table}"] = (count, digest)
     return found

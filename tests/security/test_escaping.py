@@ -18,7 +18,9 @@ RAW = ("<script>", "<img src=x", "onerror=alert(2)>")
 def _event(runtime, event_type, **match):
     outbox = runtime.tables.outbox
     with runtime.db.transaction() as session:
-        rows = session.execute(outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)).all()
+        rows = session.execute(
+            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)
+        ).all()
     return next(row for row in rows if all(row.envelope["data"].get(k) == v for k, v in match.items()))
 
 
@@ -54,7 +56,12 @@ def evil(suite, client, make_member):
 def test_every_email_sent_to_them_escapes_the_name(suite, client, evil, email_provider):
     member, _ = evil
     address = member["email"]
-    assert client.post("/api/v1/auth/codes", json={"email": address}, environ_base={"REMOTE_ADDR": "203.0.113.99"}).status_code == 202
+    assert (
+        client.post(
+            "/api/v1/auth/codes", json={"email": address}, environ_base={"REMOTE_ADDR": "203.0.113.99"}
+        ).status_code
+        == 202
+    )
     code = _event(suite.runtimes["membership"], "membership.signin.code_issued", email=address)
     wait_for_handled(suite.runtimes["notifications"], "notifications", code.event_id, timeout=20)
     sent = _sent(suite, email_provider, address, 2)
@@ -78,7 +85,9 @@ def test_every_template_escapes_the_name_as_stored(client, evil):
     name = me["first_name"] + " " + me["last_name"]
     for template in emails.TEMPLATES:
         context = {key: name for key in _fields_of(emails, template)}
-        context.update({k: 1 for k in ("booking_id", "purchase_id", "days_left", "expires_in_minutes") if k in context})
+        context.update(
+            {k: 1 for k in ("booking_id", "purchase_id", "days_left", "expires_in_minutes") if k in context}
+        )
         context.update({k: "https://app.example.com/x" for k in ("link",) if k in context})
         rendered = emails.render(template, context, app_url="https://app.example.com")
         _assert_escaped(rendered.html, template)
@@ -90,13 +99,23 @@ def _fields_of(emails, template):
     import re
 
     subject, html, text = emails.TEMPLATES[template]
-    return set(re.findall(r"{{\s*([a-z_]+)", subject + html + text)) | set(re.findall(r"{%\s*if\s+([a-z_]+)", html + text))
+    return set(re.findall(r"{{\s*([a-z_]+)", subject + html + text)) | set(
+        re.findall(r"{%\s*if\s+([a-z_]+)", html + text)
+    )
 
 
 def test_html_pages_never_carry_the_name_raw_and_json_is_not_sniffed(client, evil, admin_headers):
     member, headers = evil
-    pages = ["/docs", "/docs/", "/openapi.json", "/healthz", f"/api/v1/members/{member['id']}", "/api/v1/me",
-             "/api/v1/notifications", f"/no-such-page/{EVIL_FIRST}"]
+    pages = [
+        "/docs",
+        "/docs/",
+        "/openapi.json",
+        "/healthz",
+        f"/api/v1/members/{member['id']}",
+        "/api/v1/me",
+        "/api/v1/notifications",
+        f"/no-such-page/{EVIL_FIRST}",
+    ]
     for path in pages:
         for who in (headers, admin_headers):
             response = client.get(path, headers=who, follow_redirects=True)
@@ -104,5 +123,11 @@ def test_html_pages_never_carry_the_name_raw_and_json_is_not_sniffed(client, evi
             if response.mimetype == "text/html":
                 _assert_escaped(body, path)
             elif EVIL_FIRST in body:
-                assert response.mimetype in ("application/json", "application/problem+json"), (path, response.mimetype)
-                assert response.headers.get("X-Content-Type-Options") == "nosniff", (path, dict(response.headers))
+                assert response.mimetype in ("application/json", "application/problem+json"), (
+                    path,
+                    response.mimetype,
+                )
+                assert response.headers.get("X-Content-Type-Options") == "nosniff", (
+                    path,
+                    dict(response.headers),
+                )

@@ -16,8 +16,6 @@ import copy
 import json
 import re
 
-import pytest
-
 from .conftest import changed, fingerprint, settled
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -66,7 +64,11 @@ def sample(spec, schema, depth=0):
         if depth > 4:
             return {}
         props = schema.get("properties", {})
-        return {name: sample(spec, sub, depth + 1) for name, sub in props.items() if name in schema.get("required", [])}
+        return {
+            name: sample(spec, sub, depth + 1)
+            for name, sub in props.items()
+            if name in schema.get("required", [])
+        }
     if t == "array":
         return [sample(spec, schema.get("items", {}), depth + 1)] if schema.get("minItems") else []
     if t == "integer":
@@ -76,8 +78,13 @@ def sample(spec, schema, depth=0):
     if t == "boolean":
         return True
     fmt = schema.get("format")
-    return {"date": "2026-07-04", "date-time": "2026-07-04T10:00:00Z", "email": "someone@example.com",
-            "time": "10:00", "uuid": "00000000-0000-4000-8000-000000000000"}.get(fmt, "Something")
+    return {
+        "date": "2026-07-04",
+        "date-time": "2026-07-04T10:00:00Z",
+        "email": "someone@example.com",
+        "time": "10:00",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }.get(fmt, "Something")
 
 
 def leaves(spec, schema, path=(), depth=0):
@@ -104,8 +111,14 @@ def put(body, path, value):
 
 
 def wrong_type(sub):
-    return {"string": 12345, "integer": "twelve", "number": "twelve", "boolean": "maybe",
-            "array": {"not": "a list"}, "object": ["not", "an", "object"]}.get(kind(sub), ["?"])
+    return {
+        "string": 12345,
+        "integer": "twelve",
+        "number": "twelve",
+        "boolean": "maybe",
+        "array": {"not": "a list"},
+        "object": ["not", "an", "object"],
+    }.get(kind(sub), ["?"])
 
 
 def looks_temporal(name: str, sub) -> str | None:
@@ -131,7 +144,10 @@ def corpus(spec, operation):
     yield "null", b"null"
     yield "deeply nested", ("[" * 5000 + "]" * 5000).encode()
     yield "deeply nested object", ('{"a":' * 3000 + "1" + "}" * 3000).encode()
-    yield "over 1 MB", json.dumps({**(base if isinstance(base, dict) else {}), "padding": "p" * 1_100_000}).encode()
+    yield (
+        "over 1 MB",
+        json.dumps({**(base if isinstance(base, dict) else {}), "padding": "p" * 1_100_000}).encode(),
+    )
     if kind(schema) == "object":
         yield "unknown field", {**base, "is_admin": True, "__proto__": {"role": "admin"}}
     for path, sub in props:
@@ -148,7 +164,9 @@ def corpus(spec, operation):
             yield f"negative {name}", put(base, path, -1)
             yield f"huge {name}", put(base, path, 10**30)
             yield f"not finite {name}", json.dumps(put(base, path, 0)).replace("0", "1e999").encode()
-        if kind(sub) == "string" and ("enum" in sub or sub.get("format") or sub.get("pattern") or sub.get("maxLength")):
+        if kind(sub) == "string" and (
+            "enum" in sub or sub.get("format") or sub.get("pattern") or sub.get("maxLength")
+        ):
             yield f"control characters {name}", put(base, path, CONTROL)
             yield f"very long {name}", put(base, path, LONG)
         if kind(sub) == "string" and ("enum" in sub or sub.get("format")):
@@ -183,8 +201,9 @@ def honest_503(response) -> bool:
 
 def send(client, method, path, body, headers):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.open(path, method=method, data=data,
-                       headers={**headers, "Content-Type": "application/json"})
+    return client.open(
+        path, method=method, data=data, headers={**headers, "Content-Type": "application/json"}
+    )
 
 
 def test_every_write_operation_refuses_the_corpus_and_changes_nothing(suite, client, admin_headers):
@@ -204,15 +223,21 @@ def test_every_write_operation_refuses_the_corpus_and_changes_nothing(suite, cli
             if response.mimetype != "application/problem+json":
                 problems.append(f"type {response.mimetype}")
             if problems:
-                failures.append(f"{method} {path} [{name}]: {', '.join(problems)}: {response.get_data(as_text=True)[:160]}")
+                failures.append(
+                    f"{method} {path} [{name}]: {', '.join(problems)}: {response.get_data(as_text=True)[:160]}"
+                )
         if "{" in path:
             response = send(client, method, concrete(path, hostile=True), {}, admin_headers)
             if not (400 <= response.status_code < 500 and response.mimetype == "application/problem+json"):
-                failures.append(f"{method} {path} [sql in path]: {response.status_code} {response.get_data(as_text=True)[:160]}")
+                failures.append(
+                    f"{method} {path} [sql in path]: {response.status_code} {response.get_data(as_text=True)[:160]}"
+                )
         moved = changed(op_before, fingerprint(suite))
         if moved:
             failures.append(f"{method} {path}: changed {moved}")
-    assert changed(before, settled(suite)) == [] and not failures, "\n".join(failures[:80]) + f"\n({len(failures)} in all)"
+    assert changed(before, settled(suite)) == [] and not failures, (
+        "\n".join(failures[:80]) + f"\n({len(failures)} in all)"
+    )
 
 
 def test_sql_and_html_in_names_are_stored_as_text(suite, client, admin_headers):
@@ -222,8 +247,11 @@ def test_sql_and_html_in_names_are_stored_as_text(suite, client, admin_headers):
     membership = suite.runtimes["membership"]
     with membership.db.transaction() as session:
         users = session.execute(text("select count(*) from users")).scalar()
-    created = client.post("/api/v1/members", headers=admin_headers,
-                          json={"email": "bobby.tables@example.com", "first_name": SQL, "last_name": HTML})
+    created = client.post(
+        "/api/v1/members",
+        headers=admin_headers,
+        json={"email": "bobby.tables@example.com", "first_name": SQL, "last_name": HTML},
+    )
     assert created.status_code == 201, created.get_data(as_text=True)
     assert (created.get_json()["first_name"], created.get_json()["last_name"]) == (SQL, HTML)
     with membership.db.transaction() as session:

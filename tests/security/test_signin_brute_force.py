@@ -39,8 +39,9 @@ def _ask(client, email, ip):
 def _answer(client, email, code, ip, via_gateway=True):
     environ = {"REMOTE_ADDR": ip} if via_gateway else {}
     headers = {} if via_gateway else {"X-Real-IP": ip}
-    return client.post("/api/v1/auth/sessions", json={"email": email, "code": code},
-                       environ_base=environ, headers=headers)
+    return client.post(
+        "/api/v1/auth/sessions", json={"email": email, "code": code}, environ_base=environ, headers=headers
+    )
 
 
 def _issued_code(suite, email: str) -> str:
@@ -48,7 +49,9 @@ def _issued_code(suite, email: str) -> str:
     outbox = membership.tables.outbox
     with membership.db.transaction() as session:
         rows = session.execute(
-            outbox.select().where(outbox.c.event_type == "membership.signin.code_issued").order_by(outbox.c.id.desc())
+            outbox.select()
+            .where(outbox.c.event_type == "membership.signin.code_issued")
+            .order_by(outbox.c.id.desc())
         ).all()
     for row in rows:
         if row.envelope["data"].get("email") == email:
@@ -65,10 +68,17 @@ def test_guessing_codes_meets_the_lockout_across_instances(suite, client, replic
     for attempt, guess in enumerate(wrong):
         # alternate: the gateway's membership instance, then the replica (which trusts X-Real-IP as
         # the gateway sets it)
-        response = _answer(client, email, guess, ip) if attempt % 2 == 0 else _answer(replica, email, guess, ip, via_gateway=False)
+        response = (
+            _answer(client, email, guess, ip)
+            if attempt % 2 == 0
+            else _answer(replica, email, guess, ip, via_gateway=False)
+        )
         assert_problem(response, 401)
-    for response in (_answer(client, email, code, ip), _answer(replica, email, code, ip, via_gateway=False),
-                     _answer(client, email, "000000", ip)):
+    for response in (
+        _answer(client, email, code, ip),
+        _answer(replica, email, code, ip, via_gateway=False),
+        _answer(client, email, "000000", ip),
+    ):
         problem = assert_problem(response, 429)
         assert problem.get("code") == "RATE_LIMITED"
         assert int(response.headers["Retry-After"]) > 0
@@ -99,7 +109,12 @@ def test_the_answers_never_tell_a_known_email_from_an_unknown_one(suite, client,
     known = _answer(client, member["email"], "123456", fresh_ip())
     stranger = _answer(client, unknown, "123456", fresh_ip())
     never_asked = _answer(client, f"nobody.{uuid.uuid4().hex[:8]}@example.com", "123456", fresh_ip())
-    strip = lambda r: {k: v for k, v in r.get_json().items() if k not in ("instance", "request_id", "trace_id")}  # noqa: E731
+
+    def strip(response):
+        return {
+            k: v for k, v in response.get_json().items() if k not in ("instance", "request_id", "trace_id")
+        }
+
     assert known.status_code == stranger.status_code == never_asked.status_code == 401
     assert strip(known) == strip(stranger) == strip(never_asked)
     # and the lockout comes for unknown addresses just the same, so it cannot be used as an oracle

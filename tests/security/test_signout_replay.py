@@ -11,13 +11,22 @@ from .conftest import assert_problem
 
 
 def _sign_in(suite, client, email, ip):
-    assert client.post("/api/v1/auth/codes", json={"email": email}, environ_base={"REMOTE_ADDR": ip}).status_code == 202
+    assert (
+        client.post("/api/v1/auth/codes", json={"email": email}, environ_base={"REMOTE_ADDR": ip}).status_code
+        == 202
+    )
     outbox = suite.runtimes["membership"].tables.outbox
     with suite.runtimes["membership"].db.transaction() as session:
-        rows = session.execute(outbox.select().where(outbox.c.event_type == "membership.signin.code_issued")
-                               .order_by(outbox.c.id.desc()).limit(100)).all()
+        rows = session.execute(
+            outbox.select()
+            .where(outbox.c.event_type == "membership.signin.code_issued")
+            .order_by(outbox.c.id.desc())
+            .limit(100)
+        ).all()
     code = next(r.envelope["data"]["code"] for r in rows if r.envelope["data"].get("email") == email)
-    signed = client.post("/api/v1/auth/sessions", json={"email": email, "code": code}, environ_base={"REMOTE_ADDR": ip})
+    signed = client.post(
+        "/api/v1/auth/sessions", json={"email": email, "code": code}, environ_base={"REMOTE_ADDR": ip}
+    )
     assert signed.status_code == 201, signed.get_data(as_text=True)
     return signed.get_json()
 
@@ -28,7 +37,9 @@ def test_a_refresh_token_is_dead_after_sign_out(suite, client, make_member):
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert client.delete("/api/v1/auth/sessions/current", headers=bearer).status_code == 204
     for _ in range(2):  # replayed, and replayed again
-        assert_problem(client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401)
+        assert_problem(
+            client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401
+        )
 
 
 def test_a_refresh_token_is_single_use_or_at_least_stays_tied_to_its_session(suite, client, make_member):

@@ -43,8 +43,15 @@ def _parts(token: str) -> tuple[dict, dict, str]:
 
 def _claims(role: str, **over) -> dict:
     now = int(time.time())
-    return {"sub": "4242", "email": "intruder@example.com", "role": role, "iss": "clubhouse",
-            "iat": now, "exp": now + 600, **over}
+    return {
+        "sub": "4242",
+        "email": "intruder@example.com",
+        "role": role,
+        "iss": "clubhouse",
+        "iat": now,
+        "exp": now + 600,
+        **over,
+    }
 
 
 def _hs256(header: dict, claims: dict, secret: bytes) -> str:
@@ -65,17 +72,23 @@ def hostile_tokens(keys, role: str) -> dict[str, str]:
     # a kid the suite never published, signed by a key it never had
     unknown_kid = sign_access_token(other_private, "clubhouse", identity, 600)
     h, p, s = _parts(unknown_kid)
-    unknown_kid = f"{_b64(json.dumps({**h, 'kid': 'not-a-key-we-know'}).encode())}.{unknown_kid.split('.', 2)[1]}.{s}"
+    unknown_kid = (
+        f"{_b64(json.dumps({**h, 'kid': 'not-a-key-we-know'}).encode())}.{unknown_kid.split('.', 2)[1]}.{s}"
+    )
     return {
         "forged_with_another_key": sign_access_token(other_private, "clubhouse", identity, 600),
         # another key, but naming our key's kid: the signature must still be checked against ours
-        "forged_naming_our_kid": _with_kid(sign_access_token(other_private, "clubhouse", identity, 600), key_id(public)),
+        "forged_naming_our_kid": _with_kid(
+            sign_access_token(other_private, "clubhouse", identity, 600), key_id(public)
+        ),
         "expired": sign_access_token(private, "clubhouse", identity, -120),
         "alg_none": f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}."
-                    f"{_b64(json.dumps(_claims(role)).encode())}.",
+        f"{_b64(json.dumps(_claims(role)).encode())}.",
         "alg_none_with_kid": f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT', 'kid': key_id(public)}).encode())}."
-                             f"{_b64(json.dumps(_claims(role)).encode())}.",
-        "hs256_public_key_as_secret": _hs256({"alg": "HS256", "typ": "JWT", "kid": key_id(public)}, _claims(role), public.encode()),
+        f"{_b64(json.dumps(_claims(role)).encode())}.",
+        "hs256_public_key_as_secret": _hs256(
+            {"alg": "HS256", "typ": "JWT", "kid": key_id(public)}, _claims(role), public.encode()
+        ),
         "hs256_public_key_no_kid": _hs256({"alg": "HS256", "typ": "JWT"}, _claims(role), public.encode()),
         "unknown_kid": unknown_kid,
         "wrong_issuer": sign_access_token(private, "not-clubhouse", identity, 600),
@@ -105,12 +118,19 @@ def test_hostile_tokens_are_401_problems_on_every_service(client, keys, service)
     for name, hostile in hostile_tokens(keys, role).items():
         response = client.get(path, headers={"Authorization": f"Bearer {hostile}"})
         problem = assert_problem(response, 401)
-        assert problem.get("code") in (None, "INVALID_TOKEN", "UNAUTHENTICATED", "UNAUTHORIZED"), (name, problem)
+        assert problem.get("code") in (None, "INVALID_TOKEN", "UNAUTHENTICATED", "UNAUTHORIZED"), (
+            name,
+            problem,
+        )
 
 
 @pytest.mark.parametrize("service", sorted(PROTECTED))
 def test_no_token_and_malformed_headers_are_401(client, service):
     path, _ = PROTECTED[service]
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic YWRtaW46YWRtaW4="},
-                    {"Authorization": "Bearer " + "a" * 10_000}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        {"Authorization": "Bearer " + "a" * 10_000},
+    ):
         assert_problem(client.get(path, headers=headers), 401)

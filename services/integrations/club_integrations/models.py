@@ -360,11 +360,11 @@ class HubspotDeal(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-
     @property
     def amount_cents(self) -> int | None:
         """The deal's amount the way the suite states money: integer cents."""
         return None if self.amount is None else int((self.amount * 100).to_integral_value())
+
 
 class HubspotLineItem(Base):
     __tablename__ = "hubspot_line_items"

@@ -47,7 +47,11 @@ class EmailChannel:
         self.base_url = settings.email_api_base.rstrip("/")
         self.api_key = settings.email_api_key
         self.sender = settings.email_from
-        missing = [name for name, value in (("EMAIL_API_KEY", self.api_key), ("EMAIL_FROM", self.sender)) if not value]
+        missing = [
+            name
+            for name, value in (("EMAIL_API_KEY", self.api_key), ("EMAIL_FROM", self.sender))
+            if not value
+        ]
         self.off_reason = f"{' and '.join(missing)} not set" if missing else None
 
     @property
@@ -91,9 +95,10 @@ class EmailChannel:
         with self._sdk_lock:
             resend.api_key = self.api_key
             resend.api_url = self.base_url
-            if not isinstance(resend.default_http_client, RequestsClient) or getattr(
-                resend.default_http_client, "_timeout", None
-            ) != HTTP_TIMEOUT_S:
+            if (
+                not isinstance(resend.default_http_client, RequestsClient)
+                or getattr(resend.default_http_client, "_timeout", None) != HTTP_TIMEOUT_S
+            ):
                 resend.default_http_client = RequestsClient(timeout=HTTP_TIMEOUT_S)
             try:
                 sent = resend.Emails.send(params, {"idempotency_key": idempotency_key})
@@ -157,7 +162,16 @@ class PushChannel:
             session = self._local.session = requests.Session()
         return session
 
-    def send(self, endpoint: str, keys: dict[str, str], payload: bytes, *, ttl: int, urgency: str, topic: str | None) -> PushResult:
+    def send(
+        self,
+        endpoint: str,
+        keys: dict[str, str],
+        payload: bytes,
+        *,
+        ttl: int,
+        urgency: str,
+        topic: str | None,
+    ) -> PushResult:
         from pywebpush import WebPushException, webpush
 
         headers = {"Urgency": urgency}

@@ -56,7 +56,11 @@ def on_member_status_changed(session: Session, event: Event) -> None:
     old, new = data["old_status"], data["new_status"]
     if old == new:
         return
-    name = data.get("name") or " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p) or data["email"]
+    name = (
+        data.get("name")
+        or " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p)
+        or data["email"]
+    )
     if new == "past_due":
         notify.notify_member(session, data["email"], messages.grace_period_reminder(_first_name(data), 3))
     else:
@@ -88,7 +92,11 @@ def on_signin_code_issued(session: Session, event: Event) -> None:
     minutes = max(1, round(remaining.total_seconds() / 60))
     spec = Email("signin_code", {"first_name": data.get("first_name") or "", "expires_in_minutes": minutes})
     notify.queue_email(
-        session, data["email"], spec, secret={"code": data["code"], "link": data["link_url"]}, secret_ttl=remaining
+        session,
+        data["email"],
+        spec,
+        secret={"code": data["code"], "link": data["link_url"]},
+        secret_ttl=remaining,
     )
 
 
@@ -140,7 +148,9 @@ def on_notification_requested(session: Session, event: Event) -> None:
         message=data["message"],
         link=data.get("link"),
         push="push" in channels or bool(data.get("urgent")),
-        email=Email("notice", {"title": data["title"], "message": data["message"], "link": data.get("link") or ""})
+        email=Email(
+            "notice", {"title": data["title"], "message": data["message"], "link": data.get("link") or ""}
+        )
         if "email" in channels
         else None,
         in_app="in_app" in channels or not ({"push", "email"} & channels),
@@ -165,7 +175,9 @@ def _people(data: dict) -> list[str]:
     """The owner and every member participant with a real address, once each."""
     seen: list[str] = []
     for email in [data["member_email"]] + [
-        p["email"] for p in data["participants"] if p["type"] in ("owner", "member") and p.get("email") and not p["is_placeholder"]
+        p["email"]
+        for p in data["participants"]
+        if p["type"] in ("owner", "member") and p.get("email") and not p["is_placeholder"]
     ]:
         email = email.lower()
         if email not in seen:
@@ -174,7 +186,9 @@ def _people(data: dict) -> list[str]:
 
 
 def _resource(data: dict) -> str:
-    return data.get("resource_name") or ("the conference room" if data["resource_type"] == "conference_room" else "a bay")
+    return data.get("resource_name") or (
+        "the conference room" if data["resource_type"] == "conference_room" else "a bay"
+    )
 
 
 def _booking_args(data: dict) -> tuple[int, str, str, str]:
@@ -187,12 +201,18 @@ def _remember_booking(session: Session, data: dict, active: bool = True) -> None
     if active:
         session.execute(
             update(Upcoming)
-            .where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"], Upcoming.user_email.not_in(people))
+            .where(
+                Upcoming.kind == "booking",
+                Upcoming.item_id == data["booking_id"],
+                Upcoming.user_email.not_in(people),
+            )
             .values(active=False)
         )
     else:
         session.execute(
-            update(Upcoming).where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"]).values(active=False)
+            update(Upcoming)
+            .where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"])
+            .values(active=False)
         )
         return
     for email in people:
@@ -231,7 +251,9 @@ def on_booking_confirmed(session: Session, event: Event) -> None:
 def on_booking_approved(session: Session, event: Event) -> None:
     data = event.data
     notify.notify_member(
-        session, data["member_email"], messages.booking_approved(*_booking_args(data), first_name=_first_name(data))
+        session,
+        data["member_email"],
+        messages.booking_approved(*_booking_args(data), first_name=_first_name(data)),
     )
     _remember_booking(session, data)
 
@@ -241,7 +263,9 @@ def on_booking_declined(session: Session, event: Event) -> None:
     notify.notify_member(
         session,
         data["member_email"],
-        messages.booking_declined(*_booking_args(data), reason=data.get("reason"), first_name=_first_name(data)),
+        messages.booking_declined(
+            *_booking_args(data), reason=data.get("reason"), first_name=_first_name(data)
+        ),
     )
     _remember_booking(session, data, active=False)
 
@@ -251,7 +275,9 @@ def on_booking_cancelled(session: Session, event: Event) -> None:
     by = data["actor_type"] if data["actor_type"] in ("staff", "trackman") else "member"
     for email in _people(data):
         first = _first_name(data) if email == data["member_email"].lower() else ""
-        notify.notify_member(session, email, messages.booking_cancelled(*_booking_args(data), by=by, first_name=first))
+        notify.notify_member(
+            session, email, messages.booking_cancelled(*_booking_args(data), by=by, first_name=first)
+        )
     _remember_booking(session, data, active=False)
 
 
@@ -276,7 +302,9 @@ def on_booking_rescheduled(session: Session, event: Event) -> None:
 
 def on_booking_checked_in(session: Session, event: Event) -> None:
     data = event.data
-    notify.notify_member(session, data["member_email"], messages.booking_checked_in(data["booking_id"], _resource(data)))
+    notify.notify_member(
+        session, data["member_email"], messages.booking_checked_in(data["booking_id"], _resource(data))
+    )
 
 
 def on_booking_expired(session: Session, event: Event) -> None:
@@ -309,7 +337,9 @@ def on_guest_pass_consumed(session: Session, event: Event) -> None:
         data["member_email"],
         messages.guest_pass_used(data["booking_id"] or 0, names, data["available_passes"])
         if data["booking_id"]
-        else Message(type="guest_pass", title="Guest pass used", message=f"A guest pass was used for {names}."),
+        else Message(
+            type="guest_pass", title="Guest pass used", message=f"A guest pass was used for {names}."
+        ),
     )
 
 
@@ -325,17 +355,21 @@ def on_closure_created(session: Session, event: Event) -> None:
         "is_active": True,
     }
     session.execute(
-        insert(Closure).values(closure_id=data["closure_id"], **values).on_conflict_do_update(
-            index_elements=[Closure.closure_id], set_=values
-        )
+        insert(Closure)
+        .values(closure_id=data["closure_id"], **values)
+        .on_conflict_do_update(index_elements=[Closure.closure_id], set_=values)
     )
     start, end = str(data["start_date"]), str(data["end_date"])
-    notify.notify_staff(session, messages.closure_created_for_staff(data["closure_id"], data["title"], start, end))
+    notify.notify_staff(
+        session, messages.closure_created_for_staff(data["closure_id"], data["title"], start, end)
+    )
     if data["notify_members"]:
         # Members see it among their notices (GET /api/v1/notices); their browsers are pushed now.
         from .jobs import queue_broadcast
 
-        message = messages.closure_for_members(data["closure_id"], data["title"], data.get("member_notice"), start, end)
+        message = messages.closure_for_members(
+            data["closure_id"], data["title"], data.get("member_notice"), start, end
+        )
         queue_broadcast(session, message)
 
 
@@ -433,9 +467,13 @@ def _remember_item(session: Session, kind: str, item_id: int, data: dict, title:
 def on_rsvp_changed(session: Session, event: Event) -> None:
     data = event.data
     notify.notify_member(
-        session, data["member_email"], messages.rsvp_changed(data["event_id"], data["event_title"], data["status"])
+        session,
+        data["member_email"],
+        messages.rsvp_changed(data["event_id"], data["event_title"], data["status"]),
     )
-    _remember_item(session, "event", data["event_id"], data, data["event_title"], data["status"] == "confirmed")
+    _remember_item(
+        session, "event", data["event_id"], data, data["event_title"], data["status"] == "confirmed"
+    )
 
 
 def on_enrollment_changed(session: Session, event: Event) -> None:
@@ -445,7 +483,9 @@ def on_enrollment_changed(session: Session, event: Event) -> None:
         data["member_email"],
         messages.enrolment_changed(data["class_id"], data["class_title"], data["status"]),
     )
-    _remember_item(session, "wellness", data["class_id"], data, data["class_title"], data["status"] == "confirmed")
+    _remember_item(
+        session, "wellness", data["class_id"], data, data["class_title"], data["status"] == "confirmed"
+    )
 
 
 def on_enrollment_promoted(session: Session, event: Event) -> None:

@@ -143,7 +143,12 @@ class Announcement(Base):
     __tablename__ = "announcements"
     __table_args__ = (
         # One banner at a time: setting one unsets the others, and the database insists.
-        Index("uq_announcements_one_banner", "show_as_banner", unique=True, postgresql_where=text("show_as_banner")),
+        Index(
+            "uq_announcements_one_banner",
+            "show_as_banner",
+            unique=True,
+            postgresql_where=text("show_as_banner"),
+        ),
         Index("ix_announcements_closure_id", "closure_id"),
     )
 

@@ -58,12 +58,18 @@ class SendNotification(_Strict):
 
 class PushKeys(_Strict):
     # base64url: p256dh is a 65-byte P-256 point (87 characters), auth a 16-byte secret (22)
-    p256dh = fields.String(required=True, validate=[validate.Length(min=80, max=100), validate.Regexp(r"^[A-Za-z0-9_-]+=*$")])
-    auth = fields.String(required=True, validate=[validate.Length(min=16, max=40), validate.Regexp(r"^[A-Za-z0-9_-]+=*$")])
+    p256dh = fields.String(
+        required=True, validate=[validate.Length(min=80, max=100), validate.Regexp(r"^[A-Za-z0-9_-]+=*$")]
+    )
+    auth = fields.String(
+        required=True, validate=[validate.Length(min=16, max=40), validate.Regexp(r"^[A-Za-z0-9_-]+=*$")]
+    )
 
 
 class PushSubscriptionIn(_Strict):
-    endpoint = fields.URL(required=True, schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2048))
+    endpoint = fields.URL(
+        required=True, schemes={"https", "http"}, require_tld=False, validate=validate.Length(max=2048)
+    )
     keys = fields.Nested(PushKeys, required=True)
     expirationTime = fields.Raw(load_default=None, allow_none=True)  # noqa: N815 - the browser's own name
 
@@ -97,7 +103,11 @@ class AnnouncementIn(_Strict):
     ends_on = fields.Date(load_default=None, allow_none=True)
     is_active = fields.Boolean(load_default=True)
     show_as_banner = fields.Boolean(load_default=False)
-    link_type = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("url", "booking", "event", "wellness", "closure", "page")))
+    link_type = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(("url", "booking", "event", "wellness", "closure", "page")),
+    )
     link_target = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
     send_push = fields.Boolean(load_default=False)
     closure_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
@@ -116,7 +126,9 @@ class AnnouncementPatch(_Strict):
     ends_on = fields.Date(allow_none=True)
     is_active = fields.Boolean()
     show_as_banner = fields.Boolean()
-    link_type = fields.String(allow_none=True, validate=validate.OneOf(("url", "booking", "event", "wellness", "closure", "page")))
+    link_type = fields.String(
+        allow_none=True, validate=validate.OneOf(("url", "booking", "event", "wellness", "closure", "page"))
+    )
     link_target = fields.String(allow_none=True, validate=validate.Length(max=500))
     closure_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
 
@@ -161,7 +173,9 @@ class Dismiss(_Strict):
 
 
 class NoticeTypeIn(_Strict):
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=50), validate.Regexp(r"^[a-z0-9_]+$")])
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=50), validate.Regexp(r"^[a-z0-9_]+$")]
+    )
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     is_active = fields.Boolean(load_default=True)
 

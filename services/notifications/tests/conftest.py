@@ -48,7 +48,9 @@ def email() -> str:
 @pytest.fixture(scope="session")
 def token(keys) -> Callable[..., str]:
     def make(email: str, role: str = "member", subject: str | None = None) -> str:
-        return sign_access_token(keys[0], "clubhouse", Identity(subject or uuid.uuid4().hex, email, role), 900)
+        return sign_access_token(
+            keys[0], "clubhouse", Identity(subject or uuid.uuid4().hex, email, role), 900
+        )
 
     return make
 

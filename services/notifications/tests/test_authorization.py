@@ -53,9 +53,12 @@ def test_every_route_is_in_the_table(app):
 
 
 def _url(rule: str) -> str:
-    return rule.replace("<int:notification_id>", "1").replace("<int:subscription_id>", "1").replace(
-        "<int:announcement_id>", "1"
-    ).replace("<int:notice_type_id>", "1")
+    return (
+        rule.replace("<int:notification_id>", "1")
+        .replace("<int:subscription_id>", "1")
+        .replace("<int:announcement_id>", "1")
+        .replace("<int:notice_type_id>", "1")
+    )
 
 
 @pytest.mark.parametrize(("method", "rule"), sorted(ROUTES))
@@ -71,10 +74,20 @@ def test_callers(client, auth, method, rule):
         return
     assert anonymous.status_code == 401, (method, rule, anonymous.get_data(as_text=True))
     assert anonymous.mimetype == "application/problem+json"
-    member = client.open(url, method=method, headers=auth("member@example.com"), json={} if method != "GET" and method != "DELETE" else None)
+    member = client.open(
+        url,
+        method=method,
+        headers=auth("member@example.com"),
+        json={} if method != "GET" and method != "DELETE" else None,
+    )
     if who == "staff":
         assert member.status_code == 403, (method, rule)
-        staff = client.open(url, method=method, headers=auth("desk@example.com", "staff"), json={} if method not in ("GET", "DELETE") else None)
+        staff = client.open(
+            url,
+            method=method,
+            headers=auth("desk@example.com", "staff"),
+            json={} if method not in ("GET", "DELETE") else None,
+        )
         assert staff.status_code not in (401, 403), (method, rule)
     else:
         assert member.status_code not in (401, 403), (method, rule)

@@ -15,7 +15,9 @@ from club_notifications.models import Notification
 
 
 def _notify(db, email, title="Hello", related_id=None, push=False, email_spec=None):
-    message = Message(type="info", title=title, message="m", related_id=related_id, push=push, email=email_spec)
+    message = Message(
+        type="info", title=title, message="m", related_id=related_id, push=push, email=email_spec
+    )
     with db.transaction() as session:
         return notify.notify_member(session, email, message)
 
@@ -24,11 +26,15 @@ def test_the_list_is_the_callers_own(client, db, email, auth):
     _notify(db, email, "for ann")
     _notify(db, "bo." + email, "for bo")
     assert client.get("/api/v1/notifications").status_code == 401
-    assert client.get("/api/v1/notifications", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    assert (
+        client.get("/api/v1/notifications", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    )
     mine = client.get("/api/v1/notifications", headers=auth(email)).get_json()
     assert [n["title"] for n in mine] == ["for ann"]
     # the first slice's stand-in parameter is gone: it is refused, not obeyed
-    response = client.get("/api/v1/notifications", query_string={"user_email": "bo." + email}, headers=auth(email))
+    response = client.get(
+        "/api/v1/notifications", query_string={"user_email": "bo." + email}, headers=auth(email)
+    )
     assert response.status_code == 422
 
 
@@ -49,7 +55,9 @@ def test_order_pagination_since_and_unread(client, db, email, auth):
 
     with db.transaction() as session:
         cutoff = session.get(Notification, ids[2]).created_at
-    since = client.get("/api/v1/notifications", query_string={"since": cutoff.isoformat()}, headers=headers).get_json()
+    since = client.get(
+        "/api/v1/notifications", query_string={"since": cutoff.isoformat()}, headers=headers
+    ).get_json()
     assert {n["id"] for n in since} <= set(ids[2:]) and ids[2] not in {n["id"] for n in since}
 
     for bad in ("limit=0", "limit=500", "order=random", "since=yesterday", "offset=-1"):
@@ -99,9 +107,7 @@ def test_a_duplicate_queues_no_second_push_or_email(db, email):
 
     with db.transaction() as session:
         session.execute(  # a subscription, so that push is queued at all
-            text(
-                "INSERT INTO push_subscriptions (endpoint, user_email, keys) VALUES (:e, :u, '{}'::jsonb)"
-            ),
+            text("INSERT INTO push_subscriptions (endpoint, user_email, keys) VALUES (:e, :u, '{}'::jsonb)"),
             {"e": f"https://push.example.com/{email}", "u": email},
         )
     message = {"push": True, "email_spec": Email("welcome", {"first_name": "Ann"})}
@@ -121,12 +127,22 @@ def test_placeholder_addresses_are_never_notified(db):
 
 
 def test_staff_can_send_a_member_a_notification(client, email, auth):
-    body = {"user_email": email.upper(), "title": "Your locker", "message": "Locker 12 is ready.", "push": False}
+    body = {
+        "user_email": email.upper(),
+        "title": "Your locker",
+        "message": "Locker 12 is ready.",
+        "push": False,
+    }
     assert client.post("/api/v1/notifications", json=body, headers=auth("m@example.com")).status_code == 403
     sent = client.post("/api/v1/notifications", json=body, headers=auth("desk@example.com", "staff"))
     assert sent.status_code == 201 and sent.get_json()["user_email"] == email
-    assert client.post("/api/v1/notifications", json=body, headers=auth("desk@example.com", "admin")).status_code == 200
-    bad = client.post("/api/v1/notifications", json={**body, "title": ""}, headers=auth("d@example.com", "staff"))
+    assert (
+        client.post("/api/v1/notifications", json=body, headers=auth("desk@example.com", "admin")).status_code
+        == 200
+    )
+    bad = client.post(
+        "/api/v1/notifications", json={**body, "title": ""}, headers=auth("d@example.com", "staff")
+    )
     assert bad.status_code == 422
 
 
@@ -137,7 +153,10 @@ def test_retention_cleanup_deletes_only_old_rows(runtime, db, email):
         session.execute(
             update(Notification)
             .where(Notification.id == old)
-            .values(created_at=func.now() - timedelta(days=runtime.settings.notification_retention_days, seconds=1))
+            .values(
+                created_at=func.now()
+                - timedelta(days=runtime.settings.notification_retention_days, seconds=1)
+            )
         )
     with db.transaction() as session:
         Deliveries(runtime).cleanup(session, {})
@@ -156,4 +175,6 @@ def test_cleanup_is_scheduled_nightly_and_runs_once_per_club_day(runtime):
     fired = runner.fire_due(midnight_la)
     assert "cleanup" in fired
     assert "cleanup" not in runner.fire_due(midnight_la + timedelta(hours=3))
-    assert "cleanup" not in runner.fire_due(datetime(2031, 1, 16, 7, 59, tzinfo=UTC))  # 23:59 the same club day
+    assert "cleanup" not in runner.fire_due(
+        datetime(2031, 1, 16, 7, 59, tzinfo=UTC)
+    )  # 23:59 the same club day

@@ -24,12 +24,20 @@ def _subscribe(client, auth, email, subscription):
 
 def _approved(db, email, booking_id=7):
     with db.transaction() as session:
-        return notify.notify_member(session, email, messages.booking_approved(booking_id, "Bay 3", "2031-06-12", "18:00"))
+        return notify.notify_member(
+            session, email, messages.booking_approved(booking_id, "Bay 3", "2031-06-12", "18:00")
+        )
 
 
 def test_config_tells_browsers_the_vapid_key(client, live_client, vapid):
-    assert client.get("/api/v1/push-subscriptions/config").get_json() == {"enabled": False, "public_key": None}
-    assert live_client.get("/api/v1/push-subscriptions/config").get_json() == {"enabled": True, "public_key": vapid[1]}
+    assert client.get("/api/v1/push-subscriptions/config").get_json() == {
+        "enabled": False,
+        "public_key": None,
+    }
+    assert live_client.get("/api/v1/push-subscriptions/config").get_json() == {
+        "enabled": True,
+        "public_key": vapid[1],
+    }
 
 
 def test_subscribe_is_one_row_per_endpoint(live_client, live_runtime, auth, email, push_service, vapid):
@@ -41,9 +49,17 @@ def test_subscribe_is_one_row_per_endpoint(live_client, live_runtime, auth, emai
     moved = _subscribe(live_client, auth, other, {**browser, "expirationTime": None})
     assert moved["id"] == first["id"]
     assert live_client.get("/api/v1/push-subscriptions", headers=auth(email)).get_json() == []
-    assert [s["id"] for s in live_client.get("/api/v1/push-subscriptions", headers=auth(other)).get_json()] == [first["id"]]
-    assert live_client.delete(f"/api/v1/push-subscriptions/{first['id']}", headers=auth(email)).status_code == 404
-    assert live_client.delete(f"/api/v1/push-subscriptions/{first['id']}", headers=auth(other)).status_code == 204
+    assert [
+        s["id"] for s in live_client.get("/api/v1/push-subscriptions", headers=auth(other)).get_json()
+    ] == [first["id"]]
+    assert (
+        live_client.delete(f"/api/v1/push-subscriptions/{first['id']}", headers=auth(email)).status_code
+        == 404
+    )
+    assert (
+        live_client.delete(f"/api/v1/push-subscriptions/{first['id']}", headers=auth(other)).status_code
+        == 204
+    )
     with live_runtime.db.transaction() as session:
         assert session.get(PushSubscription, first["id"]) is None
 
@@ -52,8 +68,14 @@ def test_unsubscribe_by_endpoint(live_client, auth, email, push_service, vapid):
     browser = push_service.subscribe(vapid[1])
     _subscribe(live_client, auth, email, browser)
     body = {"endpoint": browser["endpoint"]}
-    assert live_client.post("/api/v1/push-subscriptions/unsubscribe", json=body, headers=auth(email)).status_code == 204
-    assert live_client.post("/api/v1/push-subscriptions/unsubscribe", json=body, headers=auth(email)).status_code == 204
+    assert (
+        live_client.post("/api/v1/push-subscriptions/unsubscribe", json=body, headers=auth(email)).status_code
+        == 204
+    )
+    assert (
+        live_client.post("/api/v1/push-subscriptions/unsubscribe", json=body, headers=auth(email)).status_code
+        == 204
+    )
     assert live_client.get("/api/v1/push-subscriptions", headers=auth(email)).get_json() == []
 
 
@@ -81,7 +103,9 @@ def test_only_https_endpoints_in_production():
     assert PushChannel(Settings(service="notifications", env="test")).endpoint_allowed("http://127.0.0.1:9/x")
 
 
-def test_a_notification_is_pushed_encrypted_with_tag_and_deep_link(live_client, live_runtime, auth, email, push_service, vapid, jobs):
+def test_a_notification_is_pushed_encrypted_with_tag_and_deep_link(
+    live_client, live_runtime, auth, email, push_service, vapid, jobs
+):
     browsers = [push_service.subscribe(vapid[1]) for _ in range(2)]
     for browser in browsers:
         _subscribe(live_client, auth, email, browser)
@@ -100,7 +124,9 @@ def test_a_notification_is_pushed_encrypted_with_tag_and_deep_link(live_client, 
         assert received.claims["sub"] == "mailto:tech@club.example.com"
         assert int(received.headers["Ttl"]) > 0
     with live_runtime.db.transaction() as session:
-        used = session.scalars(select(PushSubscription.last_used_at).where(PushSubscription.user_email == email)).all()
+        used = session.scalars(
+            select(PushSubscription.last_used_at).where(PushSubscription.user_email == email)
+        ).all()
     assert all(used)
 
 
@@ -121,7 +147,9 @@ def test_gone_subscriptions_are_deleted(live_client, live_runtime, auth, email, 
     assert len(push_service.messages_for(fine["endpoint"])) == 1
 
 
-def test_429_backs_off_as_asked_and_500_retries_later(live_client, live_runtime, auth, email, push_service, vapid, jobs):
+def test_429_backs_off_as_asked_and_500_retries_later(
+    live_client, live_runtime, auth, email, push_service, vapid, jobs
+):
     busy, broken = push_service.subscribe(vapid[1]), push_service.subscribe(vapid[1])
     busy_id = _subscribe(live_client, auth, email, busy)["id"]
     broken_id = _subscribe(live_client, auth, email, broken)["id"]
@@ -144,7 +172,11 @@ def test_429_backs_off_as_asked_and_500_retries_later(live_client, live_runtime,
     from club_notifications.models import JOBS
 
     with live_runtime.db.transaction() as session:
-        session.execute(JOBS.job_queue.update().where(JOBS.job_queue.c.id.in_([busy_retry.id, broken_retry.id])).values(run_at=func.now()))
+        session.execute(
+            JOBS.job_queue.update()
+            .where(JOBS.job_queue.c.id.in_([busy_retry.id, broken_retry.id]))
+            .values(run_at=func.now())
+        )
     jobs.drain()
     assert len(push_service.messages_for(busy["endpoint"])) == 1
     assert len(push_service.messages_for(broken["endpoint"])) == 1
@@ -166,8 +198,13 @@ def test_push_off_keeps_the_in_app_notification(runtime, client, auth, email, pu
 
 def test_payloads_stay_under_3_kb_and_keep_tag_and_link():
     message = push.for_notification(
-        notification_id=1, type="announcement", title="T" * 500, message="é" * 5000,
-        related_type="booking", related_id=42, link=None,
+        notification_id=1,
+        type="announcement",
+        title="T" * 500,
+        message="é" * 5000,
+        related_type="booking",
+        related_id=42,
+        link=None,
     )
     raw = push.encode(message)
     assert len(raw) <= push.MAX_PAYLOAD_BYTES

@@ -14,7 +14,9 @@ from club_notifications.models import Closure, Notification, StaffRecipient, Upc
 
 def _notes(db, email, type_):
     with db.transaction() as session:
-        return session.scalars(select(Notification).where(Notification.user_email == email, Notification.type == type_)).all()
+        return session.scalars(
+            select(Notification).where(Notification.user_email == email, Notification.type == type_)
+        ).all()
 
 
 def test_reminders_fire_at_18_00_club_time_once_per_day(runtime):
@@ -33,13 +35,51 @@ def test_tomorrows_items_are_reminded_once(runtime, db, email):
     tomorrow = day + timedelta(days=1)
     booking_id, class_id = int(uuid.uuid4().int % 10**9), int(uuid.uuid4().int % 10**9)
     with db.transaction() as session:
-        session.add_all([
-            Upcoming(kind="booking", item_id=booking_id, user_email=email, title="Bay 3", local_date=tomorrow, start_time="09:00"),
-            Upcoming(kind="booking", item_id=booking_id, user_email="bo." + email, title="Bay 3", local_date=tomorrow, start_time="09:00"),
-            Upcoming(kind="wellness", item_id=class_id, user_email=email, title="Yoga", local_date=tomorrow, start_time="07:30"),
-            Upcoming(kind="booking", item_id=booking_id + 1, user_email=email, title="Bay 1", local_date=tomorrow + timedelta(days=1), start_time="10:00"),
-            Upcoming(kind="booking", item_id=booking_id + 2, user_email=email, title="Cancelled", local_date=tomorrow, start_time="10:00", active=False),
-        ])
+        session.add_all(
+            [
+                Upcoming(
+                    kind="booking",
+                    item_id=booking_id,
+                    user_email=email,
+                    title="Bay 3",
+                    local_date=tomorrow,
+                    start_time="09:00",
+                ),
+                Upcoming(
+                    kind="booking",
+                    item_id=booking_id,
+                    user_email="bo." + email,
+                    title="Bay 3",
+                    local_date=tomorrow,
+                    start_time="09:00",
+                ),
+                Upcoming(
+                    kind="wellness",
+                    item_id=class_id,
+                    user_email=email,
+                    title="Yoga",
+                    local_date=tomorrow,
+                    start_time="07:30",
+                ),
+                Upcoming(
+                    kind="booking",
+                    item_id=booking_id + 1,
+                    user_email=email,
+                    title="Bay 1",
+                    local_date=tomorrow + timedelta(days=1),
+                    start_time="10:00",
+                ),
+                Upcoming(
+                    kind="booking",
+                    item_id=booking_id + 2,
+                    user_email=email,
+                    title="Cancelled",
+                    local_date=tomorrow,
+                    start_time="10:00",
+                    active=False,
+                ),
+            ]
+        )
     deliveries = Deliveries(runtime)
     for _ in range(2):  # a second run the same day reminds nobody again
         with db.transaction() as session:
@@ -52,7 +92,9 @@ def test_tomorrows_items_are_reminded_once(runtime, db, email):
     from club_notifications.models import CommunicationLog
 
     with db.transaction() as session:
-        templates = session.scalars(select(CommunicationLog.template).where(CommunicationLog.member_email == email)).all()
+        templates = session.scalars(
+            select(CommunicationLog.template).where(CommunicationLog.member_email == email)
+        ).all()
     assert templates == ["booking_reminder"]
 
 
@@ -74,11 +116,31 @@ def test_todays_closures_go_to_staff_at_08_00(runtime, db):
         session.execute(update(Closure).values(is_active=False))
         session.execute(delete(StaffRecipient).where(StaffRecipient.email.like("%@club.example.com")))
         session.add(StaffRecipient(email=desk, role="staff", is_active=True))
-        session.add_all([
-            Closure(closure_id=int(uuid.uuid4().int % 10**9), title="Bay 2 maintenance", start_date=day, end_date=day, is_active=True),
-            Closure(closure_id=int(uuid.uuid4().int % 10**9), title="Conference room", start_date=day - timedelta(days=1), end_date=day + timedelta(days=1), is_active=True),
-            Closure(closure_id=int(uuid.uuid4().int % 10**9), title="Next week", start_date=day + timedelta(days=7), end_date=day + timedelta(days=7), is_active=True),
-        ])
+        session.add_all(
+            [
+                Closure(
+                    closure_id=int(uuid.uuid4().int % 10**9),
+                    title="Bay 2 maintenance",
+                    start_date=day,
+                    end_date=day,
+                    is_active=True,
+                ),
+                Closure(
+                    closure_id=int(uuid.uuid4().int % 10**9),
+                    title="Conference room",
+                    start_date=day - timedelta(days=1),
+                    end_date=day + timedelta(days=1),
+                    is_active=True,
+                ),
+                Closure(
+                    closure_id=int(uuid.uuid4().int % 10**9),
+                    title="Next week",
+                    start_date=day + timedelta(days=7),
+                    end_date=day + timedelta(days=7),
+                    is_active=True,
+                ),
+            ]
+        )
     with db.transaction() as session:
         Deliveries(runtime).closure_digest(session, {"period": day.isoformat()})
     [digest] = _notes(db, desk, "closure_today")

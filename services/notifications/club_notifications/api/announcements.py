@@ -23,7 +23,10 @@ from ..schemas import AnnouncementIn, AnnouncementOut, AnnouncementPatch, Announ
 from ._access import signed_in, staff_only
 
 blp = Blueprint(
-    "announcements", __name__, url_prefix="/api/v1/announcements", description="Club announcements and the banner"
+    "announcements",
+    __name__,
+    url_prefix="/api/v1/announcements",
+    description="Club announcements and the banner",
 )
 
 PRIORITY_ORDER = case({"urgent": 0, "high": 1}, value=Announcement.priority, else_=2)
@@ -37,7 +40,9 @@ def live_on(day: date):
     )
 
 
-def audit(session: Session, action: str, announcement: Announcement, details: dict[str, Any] | None = None) -> None:
+def audit(
+    session: Session, action: str, announcement: Announcement, details: dict[str, Any] | None = None
+) -> None:
     """Every staff action goes to the club-wide audit log (membership appends it)."""
     if ("notifications.audit.recorded", 1) not in CATALOG:
         return
@@ -124,7 +129,9 @@ def create_announcement(body):
         if body["send_push"] and body["is_active"]:
             from ..jobs import queue_broadcast
 
-            queue_broadcast(session, messages.announcement(announcement.id, announcement.title, announcement.message))
+            queue_broadcast(
+                session, messages.announcement(announcement.id, announcement.title, announcement.message)
+            )
         audit(session, "create_announcement", announcement)
         return announcement
 
@@ -142,7 +149,12 @@ def update_announcement(body, announcement_id: int):
         starts = body.get("starts_on", announcement.starts_on)
         ends = body.get("ends_on", announcement.ends_on) if "ends_on" in body else announcement.ends_on
         if ends is not None and ends < starts:
-            raise Problem(422, "ends_on is before starts_on.", code="VALIDATION_FAILED", errors={"ends_on": ["before starts_on"]})
+            raise Problem(
+                422,
+                "ends_on is before starts_on.",
+                code="VALIDATION_FAILED",
+                errors={"ends_on": ["before starts_on"]},
+            )
         if body.get("show_as_banner"):
             _one_banner(session, announcement.id)
         for key, value in body.items():

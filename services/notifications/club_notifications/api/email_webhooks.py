@@ -60,7 +60,11 @@ def receive():
         payload = resend.Webhooks.verify({"payload": raw, "headers": headers, "webhook_secret": secret})
     except ValueError as exc:
         raise Problem(400, f"Webhook refused: {exc}", code="INVALID_SIGNATURE") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str) or not isinstance(payload.get("data"), dict):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("type"), str)
+        or not isinstance(payload.get("data"), dict)
+    ):
         raise Problem(400, "The event has no type or data.", code="INVALID_BODY")
     event_id = headers["id"][:200]
     event_type = payload["type"][:50]
@@ -125,7 +129,11 @@ def receive():
                     rt.publish(
                         session,
                         "notifications.email.complained",
-                        {"email": address, "occurred_at": when.isoformat(), "provider_message_id": message_id},
+                        {
+                            "email": address,
+                            "occurred_at": when.isoformat(),
+                            "provider_message_id": message_id,
+                        },
                     )
     return {"status": "stored"}
 

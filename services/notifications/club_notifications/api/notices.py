@@ -18,14 +18,18 @@ from ..schemas import Dismiss, Marked, Notice, NoticeTypeIn, NoticeTypeOut, Noti
 from ._access import signed_in, staff_only
 from .announcements import PRIORITY_ORDER, live_on
 
-blp = Blueprint("notices", __name__, url_prefix="/api/v1/notices", description="Notices a member sees, and dismissals")
+blp = Blueprint(
+    "notices", __name__, url_prefix="/api/v1/notices", description="Notices a member sees, and dismissals"
+)
 
 
 def _visible(session, email: str) -> list[dict]:
     day = today(runtime().tz)
     dismissed = set(
         session.execute(
-            select(DismissedNotice.notice_type, DismissedNotice.notice_id).where(DismissedNotice.user_email == email)
+            select(DismissedNotice.notice_type, DismissedNotice.notice_id).where(
+                DismissedNotice.user_email == email
+            )
         ).all()
     )
     notices = []
@@ -35,9 +39,16 @@ def _visible(session, email: str) -> list[dict]:
         if ("announcement", a.id) not in dismissed:
             notices.append(
                 {
-                    "notice_type": "announcement", "notice_id": a.id, "title": a.title, "message": a.message,
-                    "priority": a.priority, "show_as_banner": a.show_as_banner, "link_type": a.link_type,
-                    "link_target": a.link_target, "starts_on": a.starts_on, "ends_on": a.ends_on,
+                    "notice_type": "announcement",
+                    "notice_id": a.id,
+                    "title": a.title,
+                    "message": a.message,
+                    "priority": a.priority,
+                    "show_as_banner": a.show_as_banner,
+                    "link_type": a.link_type,
+                    "link_target": a.link_target,
+                    "starts_on": a.starts_on,
+                    "ends_on": a.ends_on,
                 }
             )
     for c in session.scalars(
@@ -48,10 +59,16 @@ def _visible(session, email: str) -> list[dict]:
         if ("closure", c.closure_id) not in dismissed:
             notices.append(
                 {
-                    "notice_type": "closure", "notice_id": c.closure_id, "title": c.title,
-                    "message": c.member_notice or c.title, "priority": "high" if c.start_date <= day else "normal",
-                    "show_as_banner": False, "link_type": "closure", "link_target": str(c.closure_id),
-                    "starts_on": c.start_date, "ends_on": c.end_date,
+                    "notice_type": "closure",
+                    "notice_id": c.closure_id,
+                    "title": c.title,
+                    "message": c.member_notice or c.title,
+                    "priority": "high" if c.start_date <= day else "normal",
+                    "show_as_banner": False,
+                    "link_type": "closure",
+                    "link_target": str(c.closure_id),
+                    "starts_on": c.start_date,
+                    "ends_on": c.end_date,
                 }
             )
     return notices
@@ -75,12 +92,20 @@ def list_notices():
 def dismiss(body):
     """Dismiss one notice (again: no change)."""
     with runtime().db.transaction() as session:
-        model, key = (AnnouncementRow, AnnouncementRow.id) if body["notice_type"] == "announcement" else (Closure, Closure.closure_id)
+        model, key = (
+            (AnnouncementRow, AnnouncementRow.id)
+            if body["notice_type"] == "announcement"
+            else (Closure, Closure.closure_id)
+        )
         if session.scalar(select(key).where(key == body["notice_id"])) is None:
             raise Problem(404, "No such notice.", code="NOT_FOUND")
         session.execute(
             insert(DismissedNotice)
-            .values(user_email=current_identity().email, notice_type=body["notice_type"], notice_id=body["notice_id"])
+            .values(
+                user_email=current_identity().email,
+                notice_type=body["notice_type"],
+                notice_id=body["notice_id"],
+            )
             .on_conflict_do_nothing()
         )
 
@@ -121,7 +146,10 @@ def list_types():
 def create_type(body):
     with runtime().db.transaction() as session:
         row = session.execute(
-            insert(NoticeType).values(**body).on_conflict_do_nothing(index_elements=[NoticeType.name]).returning(NoticeType.id)
+            insert(NoticeType)
+            .values(**body)
+            .on_conflict_do_nothing(index_elements=[NoticeType.name])
+            .returning(NoticeType.id)
         ).first()
         if row is None:
             raise Problem(409, f"A notice type {body['name']} exists.", code="DUPLICATE")
@@ -138,9 +166,12 @@ def update_type(body, notice_type_id: int):
         row = session.get(NoticeType, notice_type_id, with_for_update=True)
         if row is None:
             raise Problem(404, "No such notice type.", code="NOT_FOUND")
-        if "name" in body and body["name"] != row.name and session.scalar(select(NoticeType.id).where(NoticeType.name == body["name"])):
+        if (
+            "name" in body
+            and body["name"] != row.name
+            and session.scalar(select(NoticeType.id).where(NoticeType.name == body["name"]))
+        ):
             raise Problem(409, f"A notice type {body['name']} exists.", code="DUPLICATE")
         for key, value in body.items():
             setattr(row, key, value)
         return row
-

@@ -22,8 +22,8 @@ _HELLO = "{% if first_name %}Hi {{ first_name }},{% else %}Hello,{% endif %}"
 TEMPLATES: dict[str, tuple[str, str, str]] = {
     "signin_code": (
         "Your sign-in code: {{ code }}",
-        "<p>Your sign-in code is</p><p style=\"font-size: 28px; letter-spacing: 4px;\"><b>{{ code }}</b></p>"
-        "{% if link %}<p>Or <a href=\"{{ link }}\">sign in with this link</a>.</p>{% endif %}"
+        '<p>Your sign-in code is</p><p style="font-size: 28px; letter-spacing: 4px;"><b>{{ code }}</b></p>'
+        '{% if link %}<p>Or <a href="{{ link }}">sign in with this link</a>.</p>{% endif %}'
         "<p>It is valid for {{ expires_in_minutes }} minutes. If you did not ask for it, ignore this e-mail.</p>",
         "Your sign-in code is {{ code }}\n{% if link %}Or sign in with this link: {{ link }}\n{% endif %}"
         "It is valid for {{ expires_in_minutes }} minutes. If you did not ask for it, ignore this e-mail.\n",
@@ -31,14 +31,14 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
     "welcome": (
         "Welcome to {{ club_name }}",
         f"<p>{_HELLO}</p><p>Welcome to the club! Your membership account is ready. "
-        "Book a bay, join an event or a class from <a href=\"{{ app_url }}\">the member app</a>.</p>",
+        'Book a bay, join an event or a class from <a href="{{ app_url }}">the member app</a>.</p>',
         f"{_HELLO}\n\nWelcome to the club! Your membership account is ready.\n"
         "Book a bay, join an event or a class from the member app: {{ app_url }}\n",
     ),
     "booking_approved": (
         "Booking approved: {{ resource }}, {{ when }}",
         f"<p>{_HELLO}</p><p>Your booking of <b>{{{{ resource }}}}</b> on <b>{{{{ when }}}}</b> is approved.</p>"
-        "<p><a href=\"{{ app_url }}/bookings/{{ booking_id }}\">See your booking</a></p>",
+        '<p><a href="{{ app_url }}/bookings/{{ booking_id }}">See your booking</a></p>',
         f"{_HELLO}\n\nYour booking of {{{{ resource }}}} on {{{{ when }}}} is approved.\n"
         "See it at {{ app_url }}/bookings/{{ booking_id }}\n",
     ),
@@ -70,14 +70,14 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         "Payment failed: {{ amount }}",
         f"<p>{_HELLO}</p><p>Your payment of <b>{{{{ amount }}}}</b> for {{{{ description }}}} failed"
         "{% if reason %} ({{ reason }}){% endif %}.</p>"
-        "<p>Please <a href=\"{{ app_url }}/billing\">update your card</a>.</p>",
+        '<p>Please <a href="{{ app_url }}/billing">update your card</a>.</p>',
         f"{_HELLO}\n\nYour payment of {{{{ amount }}}} for {{{{ description }}}} failed"
         "{% if reason %} ({{ reason }}){% endif %}.\nPlease update your card: {{ app_url }}/billing\n",
     ),
     "grace_reminder": (
         "Action needed: your membership payment failed",
         f"<p>{_HELLO}</p><p>Your membership payment failed. Please "
-        "<a href=\"{{ app_url }}/billing\">update your card</a> within {{ days_left }} day(s) "
+        '<a href="{{ app_url }}/billing">update your card</a> within {{ days_left }} day(s) '
         "to keep your membership.</p>",
         f"{_HELLO}\n\nYour membership payment failed. Please update your card within {{{{ days_left }}}} "
         "day(s) to keep your membership: {{ app_url }}/billing\n",
@@ -86,15 +86,15 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         "Your day pass: {{ product }}",
         "<p>Thank you for your purchase of <b>{{ product }}</b>.</p>"
         "<p>Show this code at the front desk:</p>"
-        "<p><img src=\"cid:day-pass-qr\" alt=\"QR code {{ pass_code }}\" width=\"220\" height=\"220\"></p>"
-        "<p style=\"font-size: 20px;\"><b>{{ pass_code }}</b></p>"
+        '<p><img src="cid:day-pass-qr" alt="QR code {{ pass_code }}" width="220" height="220"></p>'
+        '<p style="font-size: 20px;"><b>{{ pass_code }}</b></p>'
         "{% if valid_until %}<p>Valid until {{ valid_until }}.</p>{% endif %}",
         "Thank you for your purchase of {{ product }}.\nShow this code at the front desk: {{ pass_code }}\n"
         "{% if valid_until %}Valid until {{ valid_until }}.\n{% endif %}",
     ),
     "notice": (
         "{{ title }}",
-        "<p>{{ message }}</p>{% if link %}<p><a href=\"{{ app_url }}{{ link }}\">Open in the app</a></p>{% endif %}",
+        '<p>{{ message }}</p>{% if link %}<p><a href="{{ app_url }}{{ link }}">Open in the app</a></p>{% endif %}',
         "{{ message }}\n{% if link %}\n{{ app_url }}{{ link }}\n{% endif %}",
     ),
     "tour_confirmation": (
@@ -119,8 +119,10 @@ class RenderedEmail:
 
 
 def _environments() -> tuple[Environment, Environment]:
-    html_sources = {f"{name}.html": "{% extends '_layout.html' %}{% block body %}" + html + "{% endblock %}"
-                    for name, (_s, html, _t) in TEMPLATES.items()}
+    html_sources = {
+        f"{name}.html": "{% extends '_layout.html' %}{% block body %}" + html + "{% endblock %}"
+        for name, (_s, html, _t) in TEMPLATES.items()
+    }
     html_sources["_layout.html"] = _LAYOUT
     html = Environment(
         loader=DictLoader(html_sources),
@@ -140,7 +142,9 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())[:250]
 
 
-def render(template: str, context: dict[str, Any], *, club_name: str = "Clubhouse", app_url: str = "") -> RenderedEmail:
+def render(
+    template: str, context: dict[str, Any], *, club_name: str = "Clubhouse", app_url: str = ""
+) -> RenderedEmail:
     if template not in TEMPLATES:
         raise KeyError(f"no e-mail template {template}")
     values = {"club_name": club_name, "app_url": app_url.rstrip("/"), **context}

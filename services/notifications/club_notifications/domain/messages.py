@@ -32,7 +32,7 @@ class Message:
 
 
 def when(day: date | str, start: time | str | None = None) -> str:
-    """"Fri 12 Jun at 18:00" (club time, as booked)."""
+    """ "Fri 12 Jun at 18:00" (club time, as booked)."""
     if isinstance(day, str):
         day = date.fromisoformat(day)
     text = f"{day:%a} {day.day} {day:%b}"
@@ -106,7 +106,9 @@ def grace_period_reminder(first_name: str, days_left: int) -> Message:
 # --- bookings -----------------------------------------------------------------------------------
 
 
-def booking_request_for_staff(booking_id: int, member_name: str, resource: str, day: str, start: str) -> Message:
+def booking_request_for_staff(
+    booking_id: int, member_name: str, resource: str, day: str, start: str
+) -> Message:
     return Message(
         type="booking_request",
         title="New booking request",
@@ -128,7 +130,12 @@ def booking_approved(booking_id: int, resource: str, day: str, start: str, first
         push=True,
         email=Email(
             "booking_approved",
-            {"first_name": first_name, "resource": resource, "when": when(day, start), "booking_id": booking_id},
+            {
+                "first_name": first_name,
+                "resource": resource,
+                "when": when(day, start),
+                "booking_id": booking_id,
+            },
         ),
     )
 
@@ -159,7 +166,12 @@ def booking_declined(
         push=True,
         email=Email(
             "booking_declined",
-            {"first_name": first_name, "resource": resource, "when": when(day, start), "reason": reason or ""},
+            {
+                "first_name": first_name,
+                "resource": resource,
+                "when": when(day, start),
+                "reason": reason or "",
+            },
         ),
     )
 
@@ -237,7 +249,11 @@ def guest_pass_used(booking_id: int, guest_name: str, remaining: int | None) -> 
     if remaining is not None:
         text += f" {remaining} left this period."
     return Message(
-        type="guest_pass", title="Guest pass used", message=text, related_type="booking", related_id=booking_id
+        type="guest_pass",
+        title="Guest pass used",
+        message=text,
+        related_type="booking",
+        related_id=booking_id,
     )
 
 
@@ -269,7 +285,9 @@ def payment_succeeded(payment_id: int, amount_cents: int, description: str, firs
     )
 
 
-def payment_failed(payment_id: int, amount_cents: int, description: str, reason: str = "", first_name: str = "") -> Message:
+def payment_failed(
+    payment_id: int, amount_cents: int, description: str, reason: str = "", first_name: str = ""
+) -> Message:
     return Message(
         type="payment_failed",
         title="Payment failed",
@@ -279,12 +297,19 @@ def payment_failed(payment_id: int, amount_cents: int, description: str, reason:
         push=True,
         email=Email(
             "payment_failed",
-            {"first_name": first_name, "amount": money(amount_cents), "description": description, "reason": reason},
+            {
+                "first_name": first_name,
+                "amount": money(amount_cents),
+                "description": description,
+                "reason": reason,
+            },
         ),
     )
 
 
-def payment_failed_for_staff(payment_id: int, member_email: str, amount_cents: int, reason: str = "") -> Message:
+def payment_failed_for_staff(
+    payment_id: int, member_email: str, amount_cents: int, reason: str = ""
+) -> Message:
     return Message(
         type="billing_alert",
         title="Payment failed",
@@ -297,7 +322,12 @@ def payment_failed_for_staff(payment_id: int, member_email: str, amount_cents: i
 def day_pass_purchased(purchase_id: int, product: str, pass_code: str, valid_until: str | None) -> Email:
     return Email(
         "day_pass",
-        {"product": product, "pass_code": pass_code, "valid_until": valid_until or "", "purchase_id": purchase_id},
+        {
+            "product": product,
+            "pass_code": pass_code,
+            "valid_until": valid_until or "",
+            "purchase_id": purchase_id,
+        },
     )
 
 
@@ -351,7 +381,11 @@ def enrolment_changed(class_id: int, title: str, status: str) -> Message:
         "cancelled": f"Your place in {title} is cancelled.",
     }.get(status, f"Your enrolment in {title} is {status}.")
     return Message(
-        type=f"wellness_{status}", title=title, message=text, related_type="wellness_class", related_id=class_id
+        type=f"wellness_{status}",
+        title=title,
+        message=text,
+        related_type="wellness_class",
+        related_id=class_id,
     )
 
 
@@ -381,7 +415,9 @@ def tour_booked_for_staff(tour_id: int, visitor_name: str, day: str, start: str)
 
 
 def integration_error(source: str, detail: str) -> Message:
-    return Message(type="integration_error", title=f"{source} needs attention", message=detail[:1000], push=True)
+    return Message(
+        type="integration_error", title=f"{source} needs attention", message=detail[:1000], push=True
+    )
 
 
 def announcement(announcement_id: int, title: str, message: str) -> Message:

@@ -60,7 +60,9 @@ def retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=base * (1 + (rng or random).random() * 0.1))
 
 
-def parse_retry_after(value: str | None, now: datetime, default: timedelta = timedelta(seconds=60)) -> timedelta:
+def parse_retry_after(
+    value: str | None, now: datetime, default: timedelta = timedelta(seconds=60)
+) -> timedelta:
     """A Retry-After header (seconds or an HTTP date) as a delay, between 1 s and 1 h."""
     delay = default
     if value:
