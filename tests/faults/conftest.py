@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from club_shared.testing.services import delete_bus_namespace
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the tests and their child processes share `faultkit`
 
@@ -85,7 +87,7 @@ class FaultBus:
             runtime.db.dispose()
             with contextlib.suppress(Exception):
                 drop_database(settings.service_database_url)
-            faultkit.delete_broker_objects(
+            delete_bus_namespace(
                 settings.amqp_url, settings.bus_namespace, faultkit.CONSUMER, settings.bus_retry_delays_ms
             )
 

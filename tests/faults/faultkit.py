@@ -8,7 +8,6 @@ one event would leave two rows, so "exactly once" is a row count. The child proc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -16,8 +15,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-import pika
-import pika.exceptions
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -120,27 +117,6 @@ def declare_queues(runtime: Runtime) -> None:
     from club_shared.worker import declare_topology
 
     declare_topology(runtime, HANDLERS)
-
-
-def delete_broker_objects(amqp_url: str, namespace: str, consumer: str, delays_ms: Sequence[int]) -> None:
-    """Remove what a test declared in its namespace (each deletion on its own channel: a failed one
-    closes its channel)."""
-    from club_shared.bus import queue_names
-
-    names = queue_names(namespace, consumer)
-    queues = [names.main, names.parked, names.unrouted, *(names.retry(d) for d in delays_ms)]
-    exchanges = [names.exchange, names.unrouted, names.dead_letter_exchange]
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    except pika.exceptions.AMQPError:
-        return
-    with connection:
-        for queue in queues:
-            with contextlib.suppress(pika.exceptions.AMQPError):
-                connection.channel().queue_delete(queue)
-        for exchange in exchanges:
-            with contextlib.suppress(pika.exceptions.AMQPError):
-                connection.channel().exchange_delete(exchange)
 
 
 # -- in-process workers that can be observed -----------------------------------------------------
