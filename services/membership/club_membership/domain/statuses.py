@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
+# The status vocabulary is part of the event contract, so it is defined in the catalog.
+from club_shared.events.membership import STATUSES  # noqa: F401 - re-exported for the domain
+
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
 FINAL_STATUSES = frozenset({"archived", "merged"})
-
-STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "pending",
-    "suspended",
-    "frozen",
-    "paused",
-    "cancelled",
-    "terminated",
-    "inactive",
-    "expired",
-    "non-member",
-    "former_member",
-    "declined",
-    "unpaid",
-    "grace_period",
-    "visitor",
-    "archived",
-    "merged",
-)
 
 _LEFT = ("pending", "active", "former_member")  # where a former member may go back to
 #: from → the statuses a change may lead to. Archive and merge are allowed from every non-final
