@@ -43,6 +43,9 @@ class Settings:
     jwt_public_key: str | None = None
     jwt_private_key: str | None = None
     jwt_issuer: str = "clubhouse"
+    # membership: the key of the hashes stored for sign-in codes, links and refresh secrets; kept
+    # apart from the signing key so that rotating that key signs nobody out
+    signin_hash_key: str | None = None
     access_token_ttl_s: int = 900
     max_body_bytes: int = 1_048_576
     data_dir: Path = field(default_factory=lambda: Path("var"))
@@ -117,6 +120,7 @@ class Settings:
             jwt_public_key=_read_key("JWT_PUBLIC_KEY"),
             jwt_private_key=_read_key("JWT_PRIVATE_KEY"),
             jwt_issuer=env.get("JWT_ISSUER", "clubhouse"),
+            signin_hash_key=_read_key("SIGNIN_HASH_KEY"),
             access_token_ttl_s=_int("ACCESS_TOKEN_TTL_S", 900),
             max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
             data_dir=Path(env.get("CLUB_DATA_DIR", "var")),
@@ -157,7 +161,7 @@ class Settings:
 
 
 def _read_key(name: str) -> str | None:
-    """A PEM key from `<NAME>` itself or from the file named by `<NAME>_FILE`."""
+    """A key (PEM or secret) from `<NAME>` itself or from the file named by `<NAME>_FILE`."""
     if os.environ.get(name):
         return os.environ[name]
     path = os.environ.get(f"{name}_FILE")

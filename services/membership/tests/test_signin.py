@@ -107,6 +107,46 @@ def test_sessions_are_listed_revoked_and_signed_out(client, make_member, outbox,
     )
 
 
+def test_rotating_the_signing_key_keeps_sessions_when_the_hash_key_is_separate(
+    service_runtime, make_app, make_member, outbox, ip, problem
+):
+    """SIGNIN_HASH_KEY keys the stored hashes: a new signing key verifies nothing stored under the
+    old one otherwise, so every refresh session would end with the rotation."""
+    from club_shared.auth import generate_key_pair
+
+    ann = make_member()
+    new_private, new_public = generate_key_pair()
+
+    def replica(private_key: str, public_key: str, hash_key: str | None):
+        runtime = service_runtime(
+            "membership", jwt_private_key=private_key, jwt_public_key=public_key, signin_hash_key=hash_key
+        )
+        return make_app(runtime).test_client()
+
+    before = replica(*signin_keys(service_runtime), "a-separate-secret")
+    where = ip()
+    _ask(before, ann.email, where)
+    pair = _answer(before, ann.email, _code_event(outbox, ann.email)["code"], where).get_json()
+
+    after = replica(new_private, new_public, "a-separate-secret")
+    refreshed = after.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    assert jwt.get_unverified_header(refreshed.get_json()["access_token"])["kid"] == key_id(new_public)
+
+    # Without the separate key the hashes follow the signing key, and rotating it ends the session.
+    rotated_again, public_again = generate_key_pair()
+    derived = replica(rotated_again, public_again, None)
+    problem(
+        derived.post("/api/v1/auth/refresh", json={"refresh_token": refreshed.get_json()["refresh_token"]}),
+        401,
+    )
+
+
+def signin_keys(service_runtime) -> tuple[str, str]:
+    settings = service_runtime("membership").settings
+    return settings.jwt_private_key, settings.jwt_public_key
+
+
 @pytest.mark.parametrize("status", [None, "pending", "suspended", "cancelled", "archived"])
 def test_only_members_with_access_get_a_code_and_the_answer_never_tells(
     client, make_member, emails, outbox, ip, status

@@ -47,7 +47,9 @@ def signing_key(runtime: Runtime) -> str:
 
 
 def hash_key(runtime: Runtime) -> bytes:
-    return rules.derive_key(signing_key(runtime))
+    """SIGNIN_HASH_KEY when set; else derived from the signing key, which then voids every stored code
+    and refresh session whenever that key is rotated."""
+    return rules.derive_key(runtime.settings.signin_hash_key or signing_key(runtime))
 
 
 # ------------------------------------------------------------------------------------------------

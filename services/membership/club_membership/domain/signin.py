@@ -68,9 +68,9 @@ def secret_hash(key: bytes, secret: str) -> str:
     return keyed_hash(key, "refresh", secret)
 
 
-def derive_key(private_key_pem: str) -> bytes:
-    """The key of our keyed hashes, derived from the signing key (which only membership holds)."""
-    return hashlib.sha256(b"clubhouse-signin\x00" + private_key_pem.encode()).digest()
+def derive_key(secret: str) -> bytes:
+    """The key of our keyed hashes, from a secret only membership holds."""
+    return hashlib.sha256(b"clubhouse-signin\x00" + secret.encode()).digest()
 
 
 def retry_after_seconds(until: datetime, now: datetime) -> int:
