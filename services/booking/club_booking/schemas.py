@@ -534,6 +534,20 @@ class WellnessClassIn(_In):
     repeat = fields.Nested(RepeatIn, load_default=None)
 
 
+class WellnessClassPatch(_In):
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    instructor = fields.String(allow_none=True, validate=validate.Length(max=200))
+    category = fields.String(validate=validate.Length(min=1, max=50))
+    date = ClubDate()
+    start_time = WallTime()
+    duration_minutes = Int(validate=validate.Range(min=5, max=600))
+    capacity = Int(validate=validate.Range(min=0, max=1000))
+    waitlist_enabled = Bool()
+    location = fields.String(allow_none=True, validate=validate.Length(max=200))
+    block_bays = Bool()
+    block_conference_room = Bool()
+
+
 class WellnessQuery(_In):
     from_date = ClubDate(data_key="from", load_default=None)
     to_date = ClubDate(data_key="to", load_default=None)

@@ -51,6 +51,7 @@ TABLE = {
     ("GET", "/api/v1/wellness-classes"): MEMBER,
     ("GET", "/api/v1/wellness-classes/<id>"): MEMBER,
     ("POST", "/api/v1/wellness-classes"): STAFF,
+    ("PATCH", "/api/v1/wellness-classes/<id>"): STAFF,
     ("GET", "/api/v1/wellness-classes/<id>/enrollments"): STAFF,
     ("POST", "/api/v1/wellness-classes/<id>/enroll"): MEMBER,
     ("POST", "/api/v1/wellness-classes/<id>/enroll/cancel"): MEMBER,

@@ -318,6 +318,50 @@ class EnrollmentChanged(_Strict):
     changed_by = fields.String(required=True, allow_none=True)
 
 
+class WellnessClassChanged(_Strict):
+    """booking.wellness_class.updated: staff edited a class (time, capacity, instructor, …)."""
+
+    class_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    category = fields.String(required=True)
+    instructor = fields.String(required=True, allow_none=True)
+    location = fields.String(required=True, allow_none=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(required=True)
+    capacity = fields.Integer(required=True)
+    waitlist_enabled = fields.Boolean(required=True)
+    #: Resources the class blocks (availability blocks of type 'wellness').
+    blocked_resource_ids = fields.List(fields.Integer(), required=True)
+    #: What changed, by field name (`date`, `start_time`, `capacity`, …).
+    changed_fields = fields.List(fields.String(), required=True)
+    changed_by = fields.String(required=True, allow_none=True)
+    #: Members holding a seat or a waitlist place (told when the class moves).
+    enrolled_emails = fields.List(fields.Email(), required=True)
+    waitlisted_emails = fields.List(fields.Email(), required=True)
+
+
+class VisitRecorded(_Strict):
+    """booking.visit.recorded: a member came in without a booking (walk-in, domain.md §4.8):
+    membership counts `lifetime_visits`, integrations syncs HubSpot, notifications greets a
+    trialing member's first visit."""
+
+    visit_id = fields.Integer(required=True)
+    member_id = fields.String(required=True)
+    member_email = fields.Email(required=True)
+    member_name = fields.String(required=True, allow_none=True)
+    #: The member's status as booking knows it (`trialing` members get the first-visit e-mail).
+    member_status = fields.String(required=True)
+    visited_at = fields.AwareDateTime(required=True)
+    checked_in_by = fields.String(required=True)
+    #: `qr` (a scanned `MEMBER:<id>` code) or `manual` (staff looked the member up)
+    method = fields.String(required=True, validate=validate.OneOf(("qr", "manual")))
+    #: The member's first walk-in visit booking has recorded.
+    first_visit = fields.Boolean(required=True)
+
+
 SCHEMAS = {
     ("booking.request.created", 1): RequestCreated,
     ("booking.request.confirmed", 1): RequestConfirmed,
@@ -350,4 +394,6 @@ SCHEMAS = {
     ("booking.enrollment.waitlisted", 1): EnrollmentChanged,
     ("booking.enrollment.promoted", 1): EnrollmentChanged,
     ("booking.enrollment.cancelled", 1): EnrollmentChanged,
+    ("booking.wellness_class.updated", 1): WellnessClassChanged,
+    ("booking.visit.recorded", 1): VisitRecorded,
 }

@@ -11,7 +11,14 @@ from club_shared.web import runtime
 from ..flows import wellness as flow
 from ..flows.publishing import audit
 from ..models import WellnessClass, WellnessEnrollment
-from ..schemas import EnrollIn, EnrollmentOut, WellnessClassIn, WellnessClassOut, WellnessQuery
+from ..schemas import (
+    EnrollIn,
+    EnrollmentOut,
+    WellnessClassIn,
+    WellnessClassOut,
+    WellnessClassPatch,
+    WellnessQuery,
+)
 from .common import caller, now, signed_in, staff_only, unit_of_work
 
 blp = Blueprint(
@@ -68,6 +75,21 @@ def create_class(body):
         made = flow.create_classes(session, runtime(), body, who.email)
         audit(session, runtime(), who.email, "wellness_class_created", "wellness_class", made[0].id, body)
         return [_out(session, c) for c in made]
+
+
+@blp.patch(f"/{ID}")
+@staff_only
+@blp.arguments(WellnessClassPatch)
+@blp.response(200, WellnessClassOut)
+def update_class(body, class_id: int):
+    """Edit a class (times, capacity, instructor, …); its blocks move with it. A capacity below the
+    seats taken is 409 CAPACITY_BELOW_ENROLMENTS; added seats go to the waitlist. Publishes
+    booking.wellness_class.updated when anything changed."""
+    who = caller()
+    with unit_of_work() as session:
+        cls = flow.update_class(session, runtime(), class_id, body, who.email, now())
+        audit(session, runtime(), who.email, "wellness_class_updated", "wellness_class", class_id, body)
+        return _out(session, cls)
 
 
 @blp.get(f"/{ID}/enrollments")

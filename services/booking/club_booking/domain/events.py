@@ -41,6 +41,17 @@ def enrolment_status(*, confirmed: int, capacity: int, waitlist_enabled: bool) -
     raise Refused(409, "This class is full.", "CLASS_FULL")
 
 
+def check_class_capacity(capacity: int, confirmed: int) -> None:
+    """A class's capacity may not drop below the seats already given: nobody loses a confirmed
+    seat to an edit (staff cancel enrolments first) → 409 CAPACITY_BELOW_ENROLMENTS."""
+    if capacity < confirmed:
+        raise Refused(
+            409,
+            f"{confirmed} seat(s) are already taken; cancel enrolments before lowering the capacity to {capacity}.",
+            "CAPACITY_BELOW_ENROLMENTS",
+        )
+
+
 def is_late_cancel(starts_at: datetime, now: datetime, late_cancel_minutes: int) -> bool:
     """Inside the late-cancel window before the class: a freed seat stays free for anyone to take
     (nobody on the waitlist is promoted into a class about to start)."""

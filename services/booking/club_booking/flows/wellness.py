@@ -123,6 +123,86 @@ def sync_class_blocks(session: Session, cls: WellnessClass, actor_email: str | N
     session.flush()
 
 
+#: Fields whose change moves the class in time (its instants and blocks are recomputed).
+_TIMING = ("date", "start_time", "duration_minutes")
+
+
+def update_class(
+    session: Session, rt: Runtime, class_id: int, body: dict[str, Any], actor_email: str, now: datetime
+) -> WellnessClass:
+    """Staff edit a class: a move recomputes its instants and moves its blocks; the capacity may not
+    drop below the seats taken (409 CAPACITY_BELOW_ENROLMENTS), and seats it adds go to the
+    waitlist at once (outside the late-cancel window). An imported class is then kept as edited
+    here. Publishes booking.wellness_class.updated when anything changed."""
+    cls = lock_class(session, class_id)
+    if cls is None:
+        raise Problem(404, "No such class.", code="UNKNOWN_CLASS")
+    if cls.status != "scheduled":
+        raise Problem(409, "A cancelled class cannot be edited.", code="STATE_CONFLICT")
+    changed = [
+        key for key, value in body.items() if getattr(cls, "class_date" if key == "date" else key) != value
+    ]
+    if not changed:
+        return cls
+    for key in changed:
+        setattr(cls, "class_date" if key == "date" else key, body[key])
+    if any(key in _TIMING for key in changed):
+        try:
+            span = booking_span(cls.class_date, cls.start_time, cls.duration_minutes, rt.tz)
+        except InvalidLocalTime as exc:
+            raise Problem(422, str(exc), code="INVALID_LOCAL_TIME") from None
+        cls.starts_at, cls.ends_at = span.start, span.end
+    try:
+        rules.check_class_capacity(cls.capacity, counts(session, cls.id).get("confirmed", 0))
+    except rules.Refused as exc:
+        raise refuse(exc) from None
+    if cls.google_calendar_id is not None:
+        cls.locally_edited = True
+    session.flush()
+    sync_class_blocks(session, cls, actor_email, rt.tz)
+    if not rules.is_late_cancel(cls.starts_at, now, queries.settings(session).late_cancel_minutes):
+        while promote(session, rt, cls, now) is not None:
+            pass
+    rt.publish(session, "booking.wellness_class.updated", class_data(session, cls, changed, actor_email))
+    return cls
+
+
+def class_data(
+    session: Session, cls: WellnessClass, changed: list[str], actor_email: str | None
+) -> dict[str, Any]:
+    people = session.execute(
+        select(WellnessEnrollment.status, WellnessEnrollment.user_email)
+        .where(
+            WellnessEnrollment.class_id == cls.id,
+            WellnessEnrollment.status.in_(("confirmed", "waitlisted")),
+        )
+        .order_by(WellnessEnrollment.id)
+    ).all()
+    return {
+        "class_id": cls.id,
+        "title": cls.title,
+        "category": cls.category,
+        "instructor": cls.instructor,
+        "location": cls.location,
+        "date": cls.class_date.isoformat(),
+        "start_time": cls.start_time.strftime("%H:%M"),
+        "starts_at": cls.starts_at.isoformat(),
+        "ends_at": cls.ends_at.isoformat(),
+        "duration_minutes": cls.duration_minutes,
+        "capacity": cls.capacity,
+        "waitlist_enabled": cls.waitlist_enabled,
+        "blocked_resource_ids": sorted(
+            session.scalars(
+                select(AvailabilityBlock.resource_id).where(AvailabilityBlock.wellness_class_id == cls.id)
+            )
+        ),
+        "changed_fields": changed,
+        "changed_by": actor_email,
+        "enrolled_emails": [email for status, email in people if status == "confirmed"],
+        "waitlisted_emails": [email for status, email in people if status == "waitlisted"],
+    }
+
+
 def counts(session: Session, class_id: int) -> dict[str, int]:
     rows = session.execute(
         select(WellnessEnrollment.status, func.count())
