@@ -58,6 +58,10 @@ def test_a_visitor_books_a_slot_and_it_is_no_longer_free(client, clock, outbox, 
     assert taken.status_code == 409 and taken.get_json()["code"] == "SLOT_TAKEN"
     [alert] = outbox("integrations.notification.requested", type="tour_scheduled")
     assert alert["audience"] == "staff" and "Val Visitor" in alert["title"]
+    # notifications e-mails the visitor their confirmation from this
+    [booked] = outbox("integrations.tour.booked", tour_id=tour["id"])
+    assert booked["visitor_email"] == "val@example.com" and booked["source"] == "public"
+    assert (booked["date"], booked["start_time"], booked["end_time"]) == (day.isoformat(), "14:30", "15:00")
     stored = client.get(f"/api/v1/tours/{tour['id']}", headers=auth()).get_json()
     assert stored["visitor_email"] == "val@example.com" and stored["source"] == "public"
 

@@ -12,12 +12,13 @@ in the catalog (the contract test checks HANDLERS against the catalog).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from club_shared.bus import publish
 from club_shared.config import SERVICES
 from club_shared.events import CATALOG, Event
 
@@ -25,6 +26,7 @@ from . import notify
 from .domain import messages
 from .domain.messages import Email, Message
 from .models import (
+    BUS,
     Announcement,
     Closure,
     CommunicationLog,
@@ -412,7 +414,50 @@ def on_trackman_match_failed(session: Session, event: Event) -> None:
     )
 
 
+def on_data_export_requested(session: Session, event: Event) -> None:
+    """Our share of a member's data export (§2.3): what we hold under any of their addresses.
+    Push keys are left out: they are the browser's secrets, not the member's data."""
+    data = event.data
+    addresses = sorted({data["email"].lower(), *(e.lower() for e in data["emails"])})
+    part = {}
+    for name, model, column, skip in (
+        ("notifications", Notification, Notification.user_email, ()),
+        ("push_subscriptions", PushSubscription, PushSubscription.user_email, ("keys",)),
+        ("user_dismissed_notices", DismissedNotice, DismissedNotice.user_email, ()),
+        ("communication_logs", CommunicationLog, CommunicationLog.member_email, ()),
+    ):
+        rows = session.scalars(select(model).where(column.in_(addresses)).order_by(model.id)).all()
+        part[name] = [_exported(row, skip) for row in rows]
+    publish(
+        session,
+        BUS,
+        "notifications.data_export.part_written",
+        {"request_id": data["request_id"], "email": data["email"], "service": "notifications", "part": part},
+        producer="notifications",
+    )
+
+
+def _exported(row, skip: tuple[str, ...]) -> dict:
+    values = {}
+    for attribute in row.__mapper__.column_attrs:
+        if attribute.key in skip:
+            continue
+        value = getattr(row, attribute.key)
+        values[attribute.key] = value.isoformat() if isinstance(value, date | datetime) else value
+    return values
+
+
 # --- integrations ----------------------------------------------------------------------------------
+
+
+def on_tour_booked(session: Session, event: Event) -> None:
+    """The visitor is not a member: their confirmation goes to the address they booked with."""
+    data = event.data
+    notify.queue_email(
+        session,
+        data["visitor_email"],
+        messages.tour_booked_for_visitor(data["visitor_name"], str(data["date"]), data["start_time"]),
+    )
 
 
 def on_engagement_received(session: Session, event: Event) -> None:
@@ -498,6 +543,76 @@ def on_enrollment_promoted(session: Session, event: Event) -> None:
     _remember_item(session, "wellness", data["class_id"], data, data["class_title"], True)
 
 
+def _still_ahead(data: dict) -> bool:
+    """An event archived after it ended was not cancelled for anyone: nobody is told."""
+    ends_at = data["ends_at"]
+    if isinstance(ends_at, str):
+        ends_at = datetime.fromisoformat(ends_at)
+    return ends_at > datetime.now(UTC)
+
+
+def on_club_event_updated(session: Session, event: Event) -> None:
+    """Attendees hear of a new date or start time. The reminders' read model holds where each of
+    them last knew the event to be, so an edit of anything else, or a redelivery, says nothing."""
+    data = event.data
+    if not _still_ahead(data):
+        return
+    day, start = date.fromisoformat(str(data["date"])), data["start_time"][:5]
+    for email in {e.strip().lower() for e in data["attendee_emails"]}:
+        known = session.scalar(
+            select(Upcoming).where(
+                Upcoming.kind == "event", Upcoming.item_id == data["event_id"], Upcoming.user_email == email
+            )
+        )
+        moved = known is not None and (known.local_date, known.start_time) != (day, start)
+        if moved:
+            notify.notify_member(
+                session,
+                email,
+                messages.event_moved(data["event_id"], data["title"], str(day), start, data["location"]),
+            )
+        if known is None or moved:
+            _remember_item(
+                session, "event", data["event_id"], {**data, "member_email": email}, data["title"], True
+            )
+        else:
+            known.title = data["title"][:200]
+
+
+def on_club_event_cancelled(session: Session, event: Event) -> None:
+    data = event.data
+    ahead = _still_ahead(data)
+    for email in {e.strip().lower() for e in data["attendee_emails"]}:
+        if ahead:
+            notify.notify_member(
+                session,
+                email,
+                messages.event_cancelled(
+                    data["event_id"], data["title"], str(data["date"]), data["start_time"]
+                ),
+            )
+        _remember_item(session, "event", data["event_id"], {"member_email": email}, data["title"], False)
+
+
+def on_wellness_class_updated(session: Session, event: Event) -> None:
+    """A class moved: its enrolled and waitlisted members are told (the reminder follows the seat)."""
+    data = event.data
+    if not {"date", "start_time"} & set(data["changed_fields"]) or not _still_ahead(data):
+        return
+    for email in {e.strip().lower() for e in data["enrolled_emails"] + data["waitlisted_emails"]}:
+        notify.notify_member(
+            session,
+            email,
+            messages.wellness_class_moved(
+                data["class_id"], data["title"], str(data["date"]), data["start_time"]
+            ),
+        )
+    for email in {e.strip().lower() for e in data["enrolled_emails"]}:
+        _remember_item(
+            session, "wellness", data["class_id"], {**data, "member_email": email}, data["title"], True
+        )
+
+
 #: Every handler, by event type; HANDLERS keeps those whose type is in the catalog.
 ALL_HANDLERS: dict[str, Handler] = {
     "membership.member.created": on_member_created,
@@ -527,7 +642,12 @@ ALL_HANDLERS: dict[str, Handler] = {
     "booking.enrollment.waitlisted": on_enrollment_changed,
     "booking.enrollment.cancelled": on_enrollment_changed,
     "booking.enrollment.promoted": on_enrollment_promoted,
+    "booking.event.updated": on_club_event_updated,
+    "booking.event.cancelled": on_club_event_cancelled,
+    "booking.wellness_class.updated": on_wellness_class_updated,
+    "membership.data_export.requested": on_data_export_requested,
     "integrations.hubspot.engagement_received": on_engagement_received,
+    "integrations.tour.booked": on_tour_booked,
     **{
         f"{service}.notification.requested": on_notification_requested
         for service in SERVICES

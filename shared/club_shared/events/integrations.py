@@ -232,6 +232,19 @@ class ApplicationInvited(_Strict):
     invited_by = fields.String(required=True)
 
 
+class TourBooked(_Strict):
+    """A visitor (or staff for them) booked a tour slot: notifications e-mails the visitor."""
+
+    tour_id = fields.Integer(required=True)
+    visitor_name = fields.String(required=True)
+    visitor_email = fields.Email(required=True)
+    date = fields.Date(required=True)
+    start_time = fields.String(required=True, validate=_HHMM)
+    end_time = fields.String(required=True, validate=_HHMM)
+    starts_at = fields.AwareDateTime(required=True, format="iso")
+    source = fields.String(required=True, validate=validate.OneOf(("public", "staff")))
+
+
 # ------------------------------------------------------------------------------------------------
 # Legacy imports and integrity (domain.md §6.7, §11)
 # ------------------------------------------------------------------------------------------------
@@ -271,6 +284,7 @@ SCHEMAS = {
     ("integrations.hubspot.contact_updated", 1): HubspotContactUpdated,
     ("integrations.hubspot.engagement_received", 1): HubspotEngagementReceived,
     ("integrations.application.invited", 1): ApplicationInvited,
+    ("integrations.tour.booked", 1): TourBooked,
     ("integrations.legacy_purchase.imported", 1): LegacyPurchaseImported,
     ("integrations.integrity.requested", 1): IntegrityRequested,
 }

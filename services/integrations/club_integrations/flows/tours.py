@@ -80,6 +80,20 @@ def book(runtime: Runtime, session: Session, body: dict[str, Any], now: datetime
     session.add(tour)
     session.flush()
     push(session, tour.id)
+    runtime.publish(
+        session,
+        "integrations.tour.booked",
+        {
+            "tour_id": tour.id,
+            "visitor_name": tour.visitor_name,
+            "visitor_email": tour.visitor_email,
+            "date": body["date"],
+            "start_time": slot.start_time,
+            "end_time": slot.end_time,
+            "starts_at": slot.starts_at,
+            "source": tour.source,
+        },
+    )
     when = f"{body['date'].isoformat()} {slot.start_time}"
     common.alert_staff(
         runtime,

@@ -97,6 +97,13 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         '<p>{{ message }}</p>{% if link %}<p><a href="{{ app_url }}{{ link }}">Open in the app</a></p>{% endif %}',
         "{{ message }}\n{% if link %}\n{{ app_url }}{{ link }}\n{% endif %}",
     ),
+    "event_cancelled": (
+        "Cancelled: {{ title }}, {{ when }}",
+        f"<p>{_HELLO}</p><p><b>{{{{ title }}}}</b> on {{{{ when }}}} is cancelled, and your RSVP with it. "
+        "We're sorry to miss you there.</p>",
+        f"{_HELLO}\n\n{{{{ title }}}} on {{{{ when }}}} is cancelled, and your RSVP with it. "
+        "We're sorry to miss you there.\n",
+    ),
     "tour_confirmation": (
         "Your tour of {{ club_name }}: {{ when }}",
         "<p>Hi {{ visitor_name }},</p><p>Your tour is booked for <b>{{ when }}</b>. We look forward to "

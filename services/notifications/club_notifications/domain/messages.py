@@ -400,6 +400,42 @@ def waitlist_promoted(class_id: int, title: str, day: str, start: str) -> Messag
     )
 
 
+def event_moved(event_id: int, title: str, day: str, start: str, location: str | None) -> Message:
+    where = f" ({location})" if location else ""
+    return Message(
+        type="event",
+        title=f"Moved: {title}",
+        message=f"{title} is now on {when(day, start)}{where}. Your RSVP still stands.",
+        related_type="event",
+        related_id=event_id,
+        link=f"/events/{event_id}",
+        push=True,
+    )
+
+
+def event_cancelled(event_id: int, title: str, day: str, start: str, first_name: str = "") -> Message:
+    return Message(
+        type="event",
+        title=f"Cancelled: {title}",
+        message=f"{title} on {when(day, start)} is cancelled. We're sorry to miss you there.",
+        related_type="event",
+        related_id=event_id,
+        push=True,
+        email=Email("event_cancelled", {"first_name": first_name, "title": title, "when": when(day, start)}),
+    )
+
+
+def wellness_class_moved(class_id: int, title: str, day: str, start: str) -> Message:
+    return Message(
+        type="wellness_updated",
+        title=f"Moved: {title}",
+        message=f"{title} is now on {when(day, start)}. Your place still stands.",
+        related_type="wellness_class",
+        related_id=class_id,
+        push=True,
+    )
+
+
 def tour_booked_for_visitor(visitor_name: str, day: str, start: str) -> Email:
     return Email("tour_confirmation", {"visitor_name": visitor_name, "when": when(day, start)})
 
