@@ -1,0 +1,294 @@
+"""Load: the club's mix through the gateway at a constant rate, against a whole stack of its own.
+
+Every service (gunicorn web processes and worker, as `make stack` runs them) behind nginx from the
+generated config with its production limits, on ephemeral ports, in databases and a bus namespace
+of this run's own (dropped and deleted afterwards); membership signs tokens with a key pair made
+here and notifications sends its e-mail to the e-mail fake. Members (VIP, waiver signed) and one
+staff user are created through membership's API; then locust, as a process of its own
+(bench/load/locustfile.py), signs them in by code and runs the mix: availability, booking
+requests followed to their approval by staff, cancellations, fees, notifications, and
+`GET /api/v1/resources` as the ceiling.
+
+    .venv/bin/python bench/load/run.py [--seconds 60] [--rate 100] [--members 20] [--no-record]
+
+Targets: no errors; availability p99 ≤ 30 ms; create booking p50 ≤ 20 ms and p99 ≤ 100 ms. Each
+request type's p50/p95/p99 is also given as a ratio to the ceiling's. Appends to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
+from benchkit import REPO, load_average, machine, now, record, summary  # noqa: E402
+
+from club_gateway.localstack import LocalStack  # noqa: E402
+from club_shared.auth import Identity, generate_key_pair, sign_access_token  # noqa: E402
+from club_shared.config import with_database  # noqa: E402
+from club_shared.testing.services import find_postgres, find_rabbitmq  # noqa: E402
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+CEILING = "GET /api/v1/resources (ceiling)"
+AVAILABILITY = "GET /api/v1/availability"
+CREATE = "POST /api/v1/booking-requests"
+TARGET_AVAILABILITY_P99 = 30.0
+TARGET_CREATE_P50 = 20.0
+TARGET_CREATE_P99 = 100.0
+
+
+def seed(stack: LocalStack, private_pem: str, count: int) -> tuple[list[str], str]:
+    """VIP members with the current waiver signed, and a staff user, made through membership
+    itself (straight to its web process: seeding is not what is measured); returns their e-mails
+    once booking and billing have heard of every member over the bus."""
+    base = f"http://{stack.web['membership'][0]}"
+    tag = secrets.token_hex(3)
+
+    def headers(subject: str, email: str, role: str) -> dict[str, str]:
+        token = sign_access_token(private_pem, "clubhouse", Identity(subject, email, role), 900)
+        return {"Authorization": f"Bearer {token}"}
+
+    admin = headers("load-admin", "load.admin@club.example", "admin")
+    session = requests.Session()
+    version = session.get(f"{base}/api/v1/content/waiver", timeout=10)
+    if version.status_code != 200:
+        version = session.post(
+            f"{base}/api/v1/content/waiver",
+            json={"title": "Liability waiver", "body": "I play at my own risk."},
+            headers=admin,
+            timeout=10,
+        )
+        version.raise_for_status()
+    waiver = version.json()["version"]
+    members = []
+    for n in range(count):
+        email = f"member{n}.{tag}@load.example"
+        made = session.post(
+            f"{base}/api/v1/members",
+            json={
+                "email": email,
+                "first_name": f"Member{n}",
+                "last_name": "Load",
+                "tier": "vip",
+                "status": "active",
+                "billing_provider": "comped",
+            },
+            headers=admin,
+            timeout=10,
+        )
+        if made.status_code != 201:
+            raise RuntimeError(f"creating {email}: {made.status_code} {made.text[:300]}")
+        signed = session.post(
+            f"{base}/api/v1/me/waiver",
+            json={"version": waiver},
+            headers=headers(made.json()["id"], email, "member"),
+            timeout=10,
+        )
+        if signed.status_code != 200:
+            raise RuntimeError(f"{email} signing the waiver: {signed.status_code} {signed.text[:300]}")
+        members.append(email)
+    staff = f"desk.{tag}@load.example"
+    made = session.post(
+        f"{base}/api/v1/staff",
+        json={"email": staff, "name": "Desk Load", "role": "staff"},
+        headers=admin,
+        timeout=10,
+    )
+    if made.status_code != 201:
+        raise RuntimeError(f"creating staff {staff}: {made.status_code} {made.text[:300]}")
+
+    checks = {
+        "booking": "SELECT count(*) FROM member_profiles WHERE email = ANY(%s) AND waiver_signed_at IS NOT NULL",
+        "billing": "SELECT count(*) FROM billing_members WHERE email = ANY(%s)",
+    }
+    deadline = time.monotonic() + 60
+    for service, query in checks.items():
+        with psycopg.connect(database_url(stack, service)) as conn:
+            while conn.execute(query, (members,)).fetchone()[0] < count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service} has not heard of every member within 60 s")
+                time.sleep(0.5)
+    return members, staff
+
+
+def database_url(stack: LocalStack, service: str) -> str:
+    """libpq's form of the service's database URL (psycopg, the locust process)."""
+    url = with_database(stack.env["DATABASE_URL"], f"{stack.env['CLUB_DATABASE_PREFIX']}{service}")
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def run_locust(
+    stack: LocalStack, members: list[str], staff: str, rate: float, seconds: float, out: Path
+) -> None:
+    # Members' tasks are paced; staff approvals come on top, one per booking asked for (about a
+    # tenth of the tasks): the members' share is what is left of `rate`.
+    users = len(members)
+    env = {
+        **os.environ,
+        "LOAD_MEMBERS": json.dumps(members),
+        "LOAD_STAFF": staff,
+        "LOAD_MEMBERSHIP_DB": database_url(stack, "membership"),
+        "LOAD_MEMBER_RATE": str(rate * 0.92 / users),
+        "LOAD_SAMPLES": str(out),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        stack.gateway,
+        "--users",
+        str(users + 1),
+        "--spawn-rate",
+        str(users + 1),
+        "--run-time",
+        f"{seconds:g}s",
+        "--stop-timeout",
+        "5",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    subprocess.run(command, env=env, cwd=REPO, check=False, timeout=seconds + 120)
+
+
+def report(found: dict, seconds: float) -> tuple[list[dict], bool]:
+    names = sorted(set(found["samples"]) | set(found["failures"]))
+    ceiling = summary(found["samples"].get(CEILING, []))
+    rows = []
+    for name in names:
+        figures = summary(found["samples"].get(name, []))
+        errors = dict(found["failures"].get(name, {}))
+        ratios = {
+            p: round(figures[f"{p}_ms"] / ceiling[f"{p}_ms"], 1)
+            for p in ("p50", "p95", "p99")
+            if figures.get("n") and ceiling.get("n")
+        }
+        rows.append({"name": name, **figures, "errors": errors, "ratio": ratios})
+    total = sum(row.get("n", 0) + sum(row["errors"].values()) for row in rows)
+    by_name = {row["name"]: row for row in rows}
+    availability, create = by_name.get(AVAILABILITY, {}), by_name.get(CREATE, {})
+    ok = (
+        not any(row["errors"] for row in rows)
+        and availability.get("p99_ms", 1e9) <= TARGET_AVAILABILITY_P99
+        and create.get("p50_ms", 1e9) <= TARGET_CREATE_P50
+        and create.get("p99_ms", 1e9) <= TARGET_CREATE_P99
+    )
+    rows.append({"name": "all", "n": total, "rate_per_s": round(total / seconds, 1)})
+    return rows, ok
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| request | n | errors | p50 ms | p95 ms | p99 ms | max ms | p50 / p95 / p99 ÷ ceiling |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows[:-1]:
+        ratio = row["ratio"]
+        lines.append(
+            f"| {row['name']} | {row.get('n', 0)} | {sum(row['errors'].values()) or 0}"
+            f"{' ' + json.dumps(row['errors']) if row['errors'] else ''} "
+            f"| {row.get('p50_ms', '–')} | {row.get('p95_ms', '–')} | {row.get('p99_ms', '–')} | {row.get('max_ms', '–')} "
+            f"| {ratio.get('p50', '–')} / {ratio.get('p95', '–')} / {ratio.get('p99', '–')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second, all types together")
+    parser.add_argument(
+        "--members", type=int, default=20, help="members signed in (each from its own address)"
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    args = parser.parse_args()
+    nginx_bin = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
+    )
+    if not nginx_bin:
+        print("nginx not found: the load runs through the gateway")
+        return 2
+
+    from fakes.email_provider import FakeEmailProvider
+
+    private_pem, public_pem = generate_key_pair()
+    tag = secrets.token_hex(3)
+    email = FakeEmailProvider().start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": find_postgres(),
+        "AMQP_URL": find_rabbitmq(),
+        "CLUB_DATABASE_PREFIX": f"club_load{tag}_",
+        "BUS_NAMESPACE": f"club_load{tag}",
+        "CLUB_ENV": "production",
+        "JWT_PUBLIC_KEY": public_pem,
+        "JWT_PRIVATE_KEY": private_pem,
+        "EMAIL_API_BASE": email.url,
+        "EMAIL_API_KEY": email.api_key,
+        "EMAIL_FROM": "Clubhouse <club@load.example>",
+        "LOG_LEVEL": "WARNING",
+    }
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    load_before = load_average()
+    out = work / "samples.json"
+    try:
+        with LocalStack(work / "stack", env, nginx_bin=nginx_bin) as stack:
+            members, staff = seed(stack, private_pem, args.members)
+            print(f"stack up at {stack.gateway}; {len(members)} members and {staff} seeded")
+            run_locust(stack, members, staff, args.rate, args.seconds, out)
+            load_after = load_average()
+        found = json.loads(out.read_text())
+    finally:
+        email.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rows, ok = report(found, args.seconds)
+    print(table(rows))
+    print(
+        f"overall {rows[-1]['rate_per_s']} requests/s over {args.seconds:g} s; targets met: {'yes' if ok else 'no'}"
+    )
+    if not args.no_record:
+        record(
+            "## load: the club's mix through the gateway (locust)",
+            INTRO,
+            f"### {now()}: {args.seconds:g} s at {args.rate:g} requests/s, {args.members} members + 1 staff\n\n"
+            f"Machine: {machine()}; load average {load_before} before, {load_after} at the end "
+            f"(1/5/15 min; other work shared the machine). Achieved {rows[-1]['rate_per_s']} requests/s. "
+            f"Targets met: {'yes' if ok else 'no'}.\n"
+            f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --rate {args.rate:g} --members {args.members}`\n\n"
+            + table(rows),
+        )
+    return 0 if ok else 1
+
+
+INTRO = """
+`bench/load/run.py` (`make load`): every service as `make stack` runs it (gunicorn web processes and
+worker each) behind nginx from the generated config with its production rate limits, PostgreSQL and
+RabbitMQ on the same machine, in databases and a bus namespace of the run's own. Locust, in a process
+of its own, drives members who sign in by e-mailed code (read from membership's outbox), each from an
+address of its own, at a constant total rate: availability, booking requests followed until a staff
+user (signed in the same way) approves them, cancellations, fees (of a booking approved over 10 s
+before, else a preview), notifications. The ceiling is `GET /api/v1/resources`: booking's smallest
+read through the same nginx and gunicorn; each type's p50/p95/p99 is also given divided by the
+ceiling's. Targets: no errors; availability p99 ≤ 30 ms; create booking p50 ≤ 20 ms, p99 ≤ 100 ms.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
