@@ -14,31 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
 
-from club_gateway import nginx, procfile, routes
+from club_gateway import procfile, routes
 from club_shared.auth import Identity, sign_access_token
 from club_shared.config import Settings
 from club_shared.db import drop_database
 from club_shared.testing.plugin import FAST_RETRY_DELAYS_MS
 from club_shared.testing.services import delete_bus_namespace
+from club_shared.testing.stack import LocalStack, service_settings, stack_env, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 REPLICAS = 3
 ROUNDS = 30
 BAY = 2
@@ -46,16 +38,13 @@ STAFF = ("sam.staff@club.example", "kim.staff@club.example")
 
 
 class Stack:
-    def __init__(
-        self, gateway: str, replicas: list[str], worker: str, access_log: Path, keys, runtime, logs: Path
-    ):
-        self.gateway = gateway
-        self.replicas = replicas
-        self.worker = worker  # the booking worker's /metrics and /healthz
-        self.access_log = access_log
+    def __init__(self, local: LocalStack, keys, runtime):
+        self.gateway = local.gateway
+        self.replicas = local.web["booking"]
+        self.worker = local.workers["booking"]  # the booking worker's /metrics and /healthz
+        self.access_log = local.access_log
         self.keys = keys
         self.runtime = runtime  # booking's runtime in the test process, to feed it membership events
-        self.logs = logs
 
     def token(self, email: str, role: str = "member") -> dict[str, str]:
         identity = Identity(f"u-{email}", email, role)
@@ -70,165 +59,37 @@ class Stack:
         return found
 
 
-def _wait_until(check, what: str, timeout: float, processes=()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise AssertionError(f"{what}: a process exited with {process.returncode}")
-        with contextlib.suppress(requests.RequestException):
-            if check():
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group we started (sh and the gunicorn master and workers under it)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
-def stack(pg_url, amqp_url, run_id, keys, nginx_bin, free_port, tmp_path_factory):
+def stack(pg_url, amqp_url, run_id, keys, nginx_bin, tmp_path_factory):
     from club_booking.app import make_runtime
 
-    work = tmp_path_factory.mktemp("stack")
-    prefix, namespace = f"club_t{run_id}_stack_", f"club_t{run_id}_stack"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # each gunicorn master makes its own metrics dir; the test's settings must not leak in
-        if key not in ("PROMETHEUS_MULTIPROC_DIR", "BOOKING_DATABASE_URL", "WORKER_METRICS_PORT")
-    }
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        CLUB_ENV="test",
-        DATABASE_URL=pg_url,
-        CLUB_DATABASE_PREFIX=prefix,
-        AMQP_URL=amqp_url,
-        BUS_NAMESPACE=namespace,
-        JWT_PUBLIC_KEY=keys[1],
-        LOG_LEVEL="WARNING",
-        # One process of four threads per replica: three replicas on a two-core machine.
-        WEB_CONCURRENCY="1",
-        GUNICORN_CMD_ARGS="--no-control-socket --threads 4",
-    )
-    settings = replace(
-        Settings.from_env("booking"),
-        env="test",
-        database_url=pg_url,
-        database_prefix=prefix,
-        amqp_url="memory://",
-        bus_namespace=namespace,
-        jwt_public_key=keys[1],
-    )
-    processes: list[subprocess.Popen] = []
-    runtime = None
-    try:
-        migrated = subprocess.run(
-            ["club-booking", "migrate"], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
-        )
-        assert migrated.returncode == 0, migrated.stderr[-3000:]
-
-        ports = [free_port() for _ in range(REPLICAS)]
-        lines = procfile.parse(procfile.render(ports={"booking": ports}))
-        for n in range(1, REPLICAS + 1):
-            log = open(work / f"booking-{n}.log", "w")  # noqa: SIM115 - closed with the process
-            processes.append(
-                subprocess.Popen(
-                    ["sh", "-c", lines[f"booking-{n}"]],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-
-        # booking's worker (relay, consumer, jobs) with its own /metrics, as compose and k8s run it
-        worker_port = free_port()
-        log = open(work / "booking-worker.log", "w")  # noqa: SIM115 - closed with the process
-        processes.append(
-            subprocess.Popen(
-                ["sh", "-c", lines["booking-worker"]],
-                env={**env, "WORKER_METRICS_PORT": str(worker_port)},
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-        gateway_port = free_port()
-        access_log = work / "access.json"
-        options = nginx.Options(
-            listen=f"127.0.0.1:{gateway_port}",
-            upstreams={
-                **nginx.local_upstreams(),
-                "booking": ",".join(f"127.0.0.1:{port}" for port in ports),
-            },
+    namespace = f"club_t{run_id}_stack"
+    env = stack_env(pg_url, amqp_url, f"club_t{run_id}_stack_", namespace, keys[1])
+    settings = service_settings("booking", env)
+    local = LocalStack(
+        tmp_path_factory.mktemp("stack"),
+        env,
+        web={"booking": REPLICAS},
+        workers=["booking"],
+        nginx_bin=nginx_bin,
+        nginx_options={
             # One nginx worker: its round robin then sends consecutive requests to different
             # replicas (several workers each keep their own rotation).
-            worker_processes="1",
-            access_log=str(access_log),
+            "worker_processes": "1",
             # The test is about replicas, not about nginx's rate limits.
-            rate_per_ip="10000r/s",
-            burst_per_ip=10000,
-            rate_per_token="10000r/s",
-            burst_per_token=10000,
-        )
-        nginx.prepare(work / "nginx", options)
-        log = open(work / "nginx.log", "w")  # noqa: SIM115 - closed with the process
-        processes.append(
-            subprocess.Popen(
-                [
-                    nginx_bin,
-                    "-p",
-                    str(work / "nginx"),
-                    "-c",
-                    "nginx.conf",
-                    "-e",
-                    "stderr",
-                    "-g",
-                    "daemon off;",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        replicas = [f"127.0.0.1:{port}" for port in ports]
-        gateway = f"http://127.0.0.1:{gateway_port}"
-        for address in replicas:
-            _wait_until(
-                lambda a=address: requests.get(f"http://{a}/readyz", timeout=5).status_code == 200,
-                f"booking replica {address} ready",
-                60,
-                processes,
-            )
-        _wait_until(
-            lambda: requests.get(f"{gateway}/healthz", timeout=2).status_code == 200, "nginx", 20, processes
-        )
-        worker = f"http://127.0.0.1:{worker_port}"
-        _wait_until(
-            lambda: requests.get(f"{worker}/healthz", timeout=5).status_code == 200,
-            "booking worker",
-            60,
-            processes,
-        )
+            "rate_per_ip": "10000r/s",
+            "burst_per_ip": 10000,
+            "rate_per_token": "10000r/s",
+            "burst_per_token": 10000,
+        },
+    )
+    runtime = None
+    try:
+        local.start()
         runtime = make_runtime(settings)
-        yield Stack(gateway, replicas, worker, access_log, keys, runtime, work)
+        yield Stack(local, keys, runtime)
     finally:
-        for process in processes:
-            _stop(process)
+        local.stop()
         if runtime is not None:
             runtime.db.dispose()
         with contextlib.suppress(Exception):
@@ -368,7 +229,7 @@ def test_clashing_approvals_on_different_replicas_have_exactly_one_winner(stack)
         relayed = figures.get(("club_bus_events_relayed_total", (("service", "booking"),)), 0)
         return backlog == 0 and relayed >= ROUNDS
 
-    _wait_until(drained, "the booking worker relays the approvals' events", 30)
+    wait_until(drained, "the booking worker relays the approvals' events", 30)
 
 
 def metrics(url: str) -> dict[tuple[str, tuple], float]:
