@@ -1,7 +1,9 @@
 """Membership → integrations → HubSpot through the whole plumbing: a member created at the gateway,
 membership.member.created carried by the bus (in memory and on RabbitMQ) to integrations' consumer,
-the HubSpot job it queued sent by the queue worker to the fake HubSpot; and a TrackMan webhook
-through the gateway landing in integrations' outbox for booking."""
+the HubSpot job it queued sent by the queue worker to the fake HubSpot; a TrackMan webhook
+through the gateway landing in integrations' outbox for booking; and an event pulled from the fake
+Google Calendar and an Eventbrite event with a member's attendee ending up as booking's events and
+RSVP."""
 
 from __future__ import annotations
 
@@ -30,8 +32,29 @@ def hubspot():
     fake.stop()
 
 
+@pytest.fixture(scope="module")
+def google():
+    from fakes.google_calendar import FakeGoogleCalendar
+
+    fake = FakeGoogleCalendar().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def eventbrite():
+    from fakes.eventbrite import FakeEventbrite
+
+    fake = FakeEventbrite().start()
+    yield fake
+    fake.stop()
+
+
+EVENTS_CALENDAR = "events@group.calendar.google.com"
+
+
 @pytest.fixture(params=["memory", "rabbitmq"])
-def suite(request, settings_for, migrated, hubspot):
+def suite(request, settings_for, migrated, hubspot, google, eventbrite):
     amqp_url = "memory://" if request.param == "memory" else request.getfixturevalue("amqp_url")
     for service in SERVICES:
         migrated(service)
@@ -46,6 +69,12 @@ def suite(request, settings_for, migrated, hubspot):
         hubspot_api_base=hubspot.url,
         hubspot_writes="on",
         trackman_webhook_secret="tm-e2e-secret",
+        google_calendar_access_token=google.token,
+        google_calendar_api_base=google.url,
+        google_calendar_ids=f"events={EVENTS_CALENDAR}",
+        eventbrite_token=eventbrite.token,
+        eventbrite_api_base=eventbrite.url,
+        eventbrite_organization_id=eventbrite.organization_id,
     )
     running = start_suite(settings)
     yield running
@@ -118,3 +147,81 @@ def test_a_new_member_reaches_hubspot_and_a_trackman_booking_is_published(suite,
         ).first()
     assert published.envelope["data"]["customer_email"] == address
     assert published.envelope["data"]["resource_id"] == 2
+
+
+def _published(runtime, event_type: str, **match):
+    """Envelopes of `event_type` in a service's outbox whose data has `match`, oldest first."""
+    outbox = runtime.tables.outbox
+    with runtime.db.transaction() as session:
+        rows = session.execute(
+            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id)
+        ).all()
+    return [r.envelope for r in rows if all(r.envelope["data"].get(k) == v for k, v in match.items())]
+
+
+def _handled_by_booking(suite, envelopes) -> None:
+    assert envelopes, "integrations published nothing"
+    for envelope in envelopes:
+        wait_for_handled(suite.runtimes["booking"], "booking", envelope["event_id"], timeout=15)
+
+
+def test_calendar_and_eventbrite_reach_bookings_events_and_rsvps(suite, keys, google, eventbrite):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+    from werkzeug.test import Client
+
+    from club_booking.models import ClubEvent, EventRsvp
+    from club_integrations.jobs import Jobs
+
+    pt = ZoneInfo("America/Los_Angeles")
+    client = Client(suite.app)
+    admin = sign_access_token(keys[0], "clubhouse", Identity("1", "desk@club.example.com", "admin"), 900)
+    address = f"gail.{uuid.uuid4().hex[:8]}@example.com"
+    created = client.post(
+        "/api/v1/members",
+        json={"email": address, "first_name": "Gail", "last_name": "Stone"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    [member_created] = _published(suite.runtimes["membership"], "membership.member.created", email=address)
+    wait_for_handled(suite.runtimes["booking"], "booking", member_created["event_id"], timeout=15)
+
+    integrations = suite.runtimes["integrations"]
+    jobs = Jobs(integrations, sleep=lambda s: None)
+    start = datetime(2031, 10, 2, 18, tzinfo=pt) + timedelta(days=uuid.uuid4().int % 300)
+    google_id = google.add(
+        EVENTS_CALENDAR, "Wine Night", start, start + timedelta(hours=3), description="Category: Social"
+    )
+    jobs.calendar_sync(None, {})
+    _handled_by_booking(
+        suite, _published(integrations, "integrations.calendar.event_synced", external_id=google_id)
+    )
+
+    # the Eventbrite event first, then its attendee (an attendee ahead of its event is booking's own case)
+    gala = eventbrite.add_event(
+        f"Gala {uuid.uuid4().hex[:6]}", start, start + timedelta(hours=4), capacity=80
+    )
+    jobs.eventbrite_sync(None, {})
+    _handled_by_booking(
+        suite, _published(integrations, "integrations.calendar.event_synced", external_id=gala)
+    )
+    eventbrite.add_attendee(gala, address, "Gail Stone", ticket_class="VIP", created="2031-08-01T10:00:00Z")
+    eventbrite.add_attendee(gala, address, "Gail Stone", created="2031-08-01T10:00:01Z")  # a guest
+    jobs.eventbrite_sync(None, {})
+    _handled_by_booking(
+        suite, _published(integrations, "integrations.eventbrite.attendee_synced", email=address)
+    )
+
+    booking = suite.runtimes["booking"]
+    with booking.db.transaction() as session:
+        wine = session.scalar(select(ClubEvent).where(ClubEvent.google_calendar_id == google_id))
+        assert (wine.title, wine.source, wine.category) == ("Wine Night", "google", "Social")
+        assert wine.starts_at == start and wine.ends_at == start + timedelta(hours=3)
+        event = session.scalar(select(ClubEvent).where(ClubEvent.eventbrite_id == gala))
+        assert (event.source, event.max_capacity, event.starts_at) == ("eventbrite", 80, start)
+        [rsvp] = session.scalars(select(EventRsvp).where(EventRsvp.event_id == event.id)).all()
+        assert (rsvp.user_email, rsvp.source, rsvp.status) == (address, "eventbrite", "confirmed")
+        assert (rsvp.guest_count, rsvp.ticket_class) == (1, "VIP")
+        assert rsvp.matched_user_id == created.get_json()["id"]
