@@ -1,7 +1,16 @@
 """Background work: each service's `job_queue`, and a scheduler that fires each job once per period.
 
-Jobs are rows worked with FOR UPDATE SKIP LOCKED, so any number of worker replicas share them and
-a job runs in the same transaction that marks it done (a crash leaves it pending, to run again).
+A job is claimed, then run (domain.md §12). A short transaction claims up to five due jobs with FOR
+UPDATE SKIP LOCKED (status processing, `locked_at`/`locked_by`, one more attempt) and commits, so no
+row lock or connection is held while a job waits on Stripe, HubSpot or a push service. Each job then
+runs in its own transaction, which also marks it completed: its writes and its completion commit
+together. A failure is recorded in another transaction: retried after min(1 min × 2^(n−1), 1 h), and
+after `max_retries` failures the job is failed and the staff are alerted.
+
+A process that dies mid-job leaves the job processing; its lock is free after five minutes and the
+job runs again. Jobs must therefore be idempotent: running one twice must do its work once (Stripe
+idempotency keys, upserts, "already sent" checks).
+
 A scheduled job claims `(name, period)` in `scheduler_claims` before it is enqueued: "daily at
 18:00 club time" happens once per club day however many replicas are running.
 """
@@ -9,10 +18,14 @@ A scheduled job claims `(name, period)` in `scheduler_claims` before it is enque
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,8 +41,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    delete,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -46,6 +62,15 @@ from .metrics import observe_job
 log = logging.getLogger(__name__)
 
 Job = Callable[[Session, dict[str, Any]], None]
+#: Tells the staff, in the failing job's last transaction, that a job has given up.
+Alert = Callable[[Session, "FailedJob"], None]
+
+MAX_RETRIES = 3
+#: A job whose lock is older than this is taken to have died with its process.
+LOCK_TIMEOUT = timedelta(minutes=5)
+CLAIM_LIMIT = 5
+FINISHED_KEPT = timedelta(days=7)
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -61,14 +86,24 @@ def job_tables(metadata: MetaData) -> JobTables:
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("kind", String(100), nullable=False),
         Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-        Column("status", String(10), nullable=False, server_default="pending"),  # pending|done|dead
+        # pending|processing|completed|failed
+        Column("status", String(10), nullable=False, server_default="pending"),
+        Column("priority", Integer, nullable=False, server_default="0"),  # higher runs first
         Column("run_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("attempts", Integer, nullable=False, server_default="0"),
-        Column("max_attempts", Integer, nullable=False, server_default="5"),
+        Column("scheduled_for", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default="0"),  # started
+        Column("retry_count", Integer, nullable=False, server_default="0"),  # failed
+        Column("max_retries", Integer, nullable=False, server_default=str(MAX_RETRIES)),
         Column("last_error", Text),
+        Column("locked_at", DateTime(timezone=True)),
+        Column("locked_by", String(100)),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("finished_at", DateTime(timezone=True)),
-        Index("ix_job_queue_due", "run_at", postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_job_queue_due",
+            "scheduled_for",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
     )
     scheduler_claims = Table(
         "scheduler_claims",
@@ -82,6 +117,8 @@ def job_tables(metadata: MetaData) -> JobTables:
 
 #: NOTIFY channel that wakes the job runner when a job is queued (delivered at commit).
 JOBS_CHANNEL = "club_jobs"
+#: `session.info` key: the (weakly held) transaction in which the job runner was last notified.
+_NOTIFIED_IN = "club_jobs_notified_in"
 
 
 def enqueue(
@@ -91,15 +128,70 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     *,
     run_at: datetime | None = None,
-    max_attempts: int = 5,
+    priority: int = 0,
+    max_retries: int = MAX_RETRIES,
 ) -> int:
     """Add a job in the caller's transaction; it runs only if that transaction commits."""
-    values = {"kind": kind, "payload": payload or {}, "max_attempts": max_attempts}
+    values: dict[str, Any] = {
+        "kind": kind,
+        "payload": payload or {},
+        "priority": priority,
+        "max_retries": max_retries,
+    }
     if run_at is not None:
-        values["run_at"] = run_at
-    return session.execute(
+        values["run_at"] = values["scheduled_for"] = run_at
+    job_id = session.execute(
         insert(tables.job_queue).values(**values).returning(tables.job_queue.c.id)
     ).scalar_one()
+    # One NOTIFY per transaction wakes a runner; PostgreSQL would merge a second one anyway.
+    current = session.get_nested_transaction() or session.get_transaction()
+    notified = session.info.get(_NOTIFIED_IN)
+    if run_at is None and (notified is None or notified() is not current):
+        session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+        session.info[_NOTIFIED_IN] = weakref.ref(current)
+    return job_id
+
+
+def retry_delay(failures: int) -> timedelta:
+    """The wait after the n-th failure: 1 min, 2 min, 4 min … at most an hour."""
+    return min(timedelta(minutes=1) * 2 ** (failures - 1), timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    retry_count: int
+    error: str
+
+
+def alert_by_event(publish: Callable[[Session, str, dict[str, Any]], Any], service: str) -> Alert:
+    """An `Alert` that asks notifications to tell the staff (`<service>.notification.requested`)."""
+
+    def alert(session: Session, failed: FailedJob) -> None:
+        publish(
+            session,
+            f"{service}.notification.requested",
+            {
+                "audience": "staff",
+                "type": "job_failed",
+                "title": "Background job failed",
+                "message": failed_text(service, failed),
+                "link": None,
+                "urgent": True,
+                "channels": ["in_app"],
+            },
+        )
+
+    return alert
+
+
+def failed_text(service: str, failed: FailedJob) -> str:
+    return (
+        f"{service} gave up on job {failed.kind} #{failed.id} after {failed.retry_count} "
+        f"failures: {failed.error}"
+    )[:1000]
 
 
 @dataclass(frozen=True)
@@ -129,9 +221,24 @@ class Scheduled:
     when: Daily | Every
 
 
+def prune_finished(session: Session, tables: JobTables, now: datetime) -> int:
+    """Delete completed and failed jobs finished more than 7 days ago."""
+    queue = tables.job_queue
+    return session.execute(
+        delete(queue).where(
+            queue.c.status.in_(("completed", "failed")), queue.c.finished_at < now - FINISHED_KEPT
+        )
+    ).rowcount
+
+
+class _LostLock(Exception):
+    """Another runner took the job over (our lock had expired): our run must not commit."""
+
+
 class JobRunner:
     """Runs a service's jobs on `threads` threads (jobs mostly wait on outside systems; SKIP LOCKED
-    lets the threads and every replica share the queue), woken by NOTIFY when a job is queued."""
+    lets the threads and every replica share the queue), woken by NOTIFY when a job is queued.
+    The scheduling thread also prunes finished jobs hourly: a delete that any replica may repeat."""
 
     def __init__(
         self,
@@ -142,6 +249,8 @@ class JobRunner:
         schedule: tuple[Scheduled, ...] = (),
         *,
         threads: int = 1,
+        alert: Alert | None = None,
+        lock_timeout: timedelta = LOCK_TIMEOUT,
     ):
         self.db = db
         self.tables = tables
@@ -149,6 +258,9 @@ class JobRunner:
         self.tz = tz
         self.schedule = schedule
         self.threads = threads
+        self.alert = alert
+        self.lock_timeout = lock_timeout
+        self.name = f"{socket.gethostname()}:{os.getpid()}"[:80]
         self._claimed: dict[str, str] = {}  # job name → the latest period this process saw claimed
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
@@ -174,54 +286,115 @@ class JobRunner:
         self._claimed.update(seen)
         return fired
 
-    def run_due(self, limit: int = 20) -> int:
-        """Run up to `limit` due jobs; the number run (succeeded or failed)."""
+    def claim(self, limit: int = CLAIM_LIMIT) -> list[Any]:
+        """Claim up to `limit` due jobs (pending and due, or processing under an expired lock),
+        highest priority first, and commit the claim at once."""
         queue = self.tables.job_queue
-        with self.db.transaction() as session:
-            rows = session.execute(
-                select(queue.c.id, queue.c.kind, queue.c.payload, queue.c.attempts, queue.c.max_attempts)
-                .where(queue.c.status == "pending", queue.c.run_at <= func.now())
-                .order_by(queue.c.run_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                self._run(session, row)
-        return len(rows)
-
-    def _run(self, session: Session, row) -> None:
-        queue = self.tables.job_queue
-        job = self.jobs.get(row.kind)
-        savepoint = session.begin_nested()
-        try:
-            if job is None:
-                raise LookupError(f"no job called {row.kind}")
-            job(session, row.payload)
-            savepoint.commit()
-            session.execute(
-                update(queue)
-                .where(queue.c.id == row.id)
-                .values(status="done", finished_at=func.now(), attempts=row.attempts + 1)
-            )
-            observe_job(row.kind, "done")
-        except Exception as exc:
-            savepoint.rollback()
-            attempts = row.attempts + 1
-            dead = attempts >= row.max_attempts
-            log.warning(
-                "job failed", exc_info=exc, extra={"job": row.kind, "attempts": attempts, "dead": dead}
-            )
-            session.execute(
-                update(queue)
-                .where(queue.c.id == row.id)
-                .values(
-                    attempts=attempts,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                    status="dead" if dead else "pending",
-                    run_at=func.now() + timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600)),
+        locked_by = f"{self.name}:{threading.current_thread().name}"[:100]
+        due = (
+            select(queue.c.id)
+            .where(
+                or_(
+                    and_(queue.c.status == "pending", queue.c.scheduled_for <= func.now()),
+                    and_(
+                        queue.c.status == "processing",
+                        queue.c.locked_at < func.now() - self.lock_timeout,
+                    ),
                 )
             )
-            observe_job(row.kind, "dead" if dead else "failed")
+            .order_by(queue.c.priority.desc(), queue.c.scheduled_for, queue.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.transaction() as session:
+            rows = session.execute(
+                update(queue)
+                .where(queue.c.id.in_(due.scalar_subquery()))
+                .values(
+                    status="processing",
+                    locked_at=func.now(),
+                    locked_by=locked_by,
+                    attempts=queue.c.attempts + 1,
+                )
+                .returning(
+                    queue.c.id,
+                    queue.c.kind,
+                    queue.c.payload,
+                    queue.c.priority,
+                    queue.c.scheduled_for,
+                    queue.c.attempts,
+                    queue.c.retry_count,
+                    queue.c.max_retries,
+                    queue.c.locked_by,
+                )
+            ).all()
+        return sorted(rows, key=lambda row: (-row.priority, row.scheduled_for, row.id))
+
+    def run_due(self, limit: int = CLAIM_LIMIT) -> int:
+        """Claim up to `limit` due jobs and run them; the number run (succeeded or failed)."""
+        rows = self.claim(limit)
+        for row in rows:
+            self._run(row)
+        return len(rows)
+
+    def _ours(self, row):
+        """Our claim of the job: the row still processing under our lock and our attempt."""
+        queue = self.tables.job_queue
+        return and_(
+            queue.c.id == row.id,
+            queue.c.status == "processing",
+            queue.c.locked_by == row.locked_by,
+            queue.c.attempts == row.attempts,
+        )
+
+    def _run(self, row) -> None:
+        queue = self.tables.job_queue
+        job = self.jobs.get(row.kind)
+        try:
+            with self.db.transaction() as session:
+                if job is None:
+                    raise LookupError(f"no job called {row.kind}")
+                job(session, row.payload)
+                done = session.execute(
+                    update(queue)
+                    .where(self._ours(row))
+                    .values(status="completed", finished_at=func.now(), locked_at=None, locked_by=None)
+                )
+                if done.rowcount != 1:
+                    raise _LostLock
+            observe_job(row.kind, "completed")
+        except _LostLock:
+            log.warning("job outlived its lock and was taken over", extra={"job": row.kind, "id": row.id})
+            observe_job(row.kind, "lost_lock")
+        except Exception as exc:
+            self._failed(row, exc)
+
+    def _failed(self, row, exc: Exception) -> None:
+        queue = self.tables.job_queue
+        failures = row.retry_count + 1
+        gave_up = failures >= row.max_retries
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.log(
+            logging.ERROR if gave_up else logging.WARNING,
+            "job failed",
+            exc_info=exc,
+            extra={"job": row.kind, "id": row.id, "failures": failures, "gave_up": gave_up},
+        )
+        values: dict[str, Any] = {
+            "retry_count": failures,
+            "last_error": error,
+            "locked_at": None,
+            "locked_by": None,
+        }
+        if gave_up:
+            values.update(status="failed", finished_at=func.now())
+        else:
+            values.update(status="pending", scheduled_for=func.now() + retry_delay(failures))
+        with self.db.transaction() as session:
+            recorded = session.execute(update(queue).where(self._ours(row)).values(**values)).rowcount
+            if recorded and gave_up and self.alert is not None:
+                self.alert(session, FailedJob(row.id, row.kind, row.payload, failures, error))
+        observe_job(row.kind, "failed" if gave_up else "retry")
 
     def run(self, stop: threading.Event, *, tick_s: float = 1.0) -> None:
         """Fire schedules and run due jobs until `stop`: at once when woken, else every `tick_s`."""
@@ -236,7 +409,7 @@ class JobRunner:
             helper.join(timeout=10)
 
     def _loop(self, stop: threading.Event, tick_s: float, fires_schedules: bool) -> None:
-        backoff = tick_s
+        backoff, pruned_at = tick_s, -PRUNE_EVERY_S
         while not stop.is_set():
             try:
                 with psycopg.connect(self.db.libpq_url(), autocommit=True) as listener:
@@ -244,6 +417,10 @@ class JobRunner:
                     while not stop.is_set():
                         if fires_schedules:
                             self.fire_due()
+                            if monotonic() >= pruned_at + PRUNE_EVERY_S:
+                                with self.db.transaction() as session:
+                                    prune_finished(session, self.tables, utcnow())
+                                pruned_at = monotonic()
                         while self.run_due() and not stop.is_set():
                             pass
                         backoff = tick_s

@@ -86,7 +86,8 @@ CONSUMER_LAG = Histogram(
 )
 JOBS_RUN = Counter(
     "club_jobs_run_total",
-    "Jobs run from the job queue, by outcome: done, failed (to be retried) or dead (no attempt left)",
+    "Jobs run from the job queue, by outcome: completed, retry (failed, to be retried), failed (no retry"
+    " left) or lost_lock (outlived its lock, taken over by another runner)",
     ["kind", "outcome"],
 )
 
@@ -152,10 +153,11 @@ SELECT
 _JOBS_SQL = """
 SELECT
   (SELECT count(*) FROM job_queue WHERE status = 'pending'),
-  (SELECT count(*) FROM job_queue WHERE status = 'pending' AND run_at <= now()),
-  (SELECT count(*) FROM job_queue WHERE status = 'dead'),
-  (SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(run_at))
-     FROM job_queue WHERE status = 'pending' AND run_at <= now())
+  (SELECT count(*) FROM job_queue WHERE status = 'pending' AND scheduled_for <= now()),
+  (SELECT count(*) FROM job_queue WHERE status = 'processing'),
+  (SELECT count(*) FROM job_queue WHERE status = 'failed'),
+  (SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(scheduled_for))
+     FROM job_queue WHERE status = 'pending' AND scheduled_for <= now())
 """
 
 
@@ -210,13 +212,19 @@ class DatabaseCollector:
             float(oldest or 0),
         )
         if jobs is not None:
-            pending, due, dead, overdue = jobs
+            pending, due, processing, failed, overdue = jobs
             gauge = GaugeMetricFamily(
                 "club_job_queue_jobs",
-                "Jobs in the job queue: pending (of which due: to run now) and dead (out of attempts)",
+                "Jobs in the job queue: pending (of which due: to run now), processing, and failed (no"
+                " retry left, kept 7 days)",
                 labels=["service", "status"],
             )
-            for status, value in (("pending", pending), ("due", due), ("dead", dead)):
+            for status, value in (
+                ("pending", pending),
+                ("due", due),
+                ("processing", processing),
+                ("failed", failed),
+            ):
                 gauge.add_metric([self.service, status], value)
             yield gauge
             yield self._gauge(

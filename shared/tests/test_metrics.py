@@ -235,25 +235,25 @@ def test_job_queue_depth_and_job_outcomes(runtime):
     with runtime.db.transaction() as session:
         enqueue(session, JOBS, f"{kind}-ok")
         enqueue(session, JOBS, f"{kind}-ok", run_at=utcnow() + timedelta(hours=1))
-        enqueue(session, JOBS, f"{kind}-bad", max_attempts=1)
-        enqueue(session, JOBS, f"{kind}-bad", max_attempts=2)
+        enqueue(session, JOBS, f"{kind}-bad", max_retries=1)
+        enqueue(session, JOBS, f"{kind}-bad", max_retries=2)
     collector = DatabaseCollector(SERVICE, runtime.db.libpq_url())
     time.sleep(0.1)
     waiting = scrape(collector)
     assert value(waiting, "club_job_queue_jobs", service=SERVICE, status="pending") == 4
     assert value(waiting, "club_job_queue_jobs", service=SERVICE, status="due") == 3
-    assert value(waiting, "club_job_queue_jobs", service=SERVICE, status="dead") == 0
+    assert value(waiting, "club_job_queue_jobs", service=SERVICE, status="failed") == 0
     assert value(waiting, "club_job_queue_oldest_due_age_seconds", service=SERVICE) > 0
 
     assert runner.run_due() == 3
     ran = scrape(collector)
     assert value(ran, "club_job_queue_jobs", service=SERVICE, status="pending") == 2  # later, and retry
     assert value(ran, "club_job_queue_jobs", service=SERVICE, status="due") == 0
-    assert value(ran, "club_job_queue_jobs", service=SERVICE, status="dead") == 1
+    assert value(ran, "club_job_queue_jobs", service=SERVICE, status="failed") == 1
     assert value(ran, "club_job_queue_oldest_due_age_seconds", service=SERVICE) == 0
-    assert counter("club_jobs_run_total", kind=f"{kind}-ok", outcome="done") == 1
-    assert counter("club_jobs_run_total", kind=f"{kind}-bad", outcome="dead") == 1
+    assert counter("club_jobs_run_total", kind=f"{kind}-ok", outcome="completed") == 1
     assert counter("club_jobs_run_total", kind=f"{kind}-bad", outcome="failed") == 1
+    assert counter("club_jobs_run_total", kind=f"{kind}-bad", outcome="retry") == 1
 
 
 def test_a_database_without_a_job_queue_has_no_job_figures(pg_url, run_id):

@@ -77,11 +77,11 @@ def on_tier_deleted(session: Session, event: Event) -> None:
 
 def on_group_member_added(session: Session, event: Event) -> None:
     """The subscription item is added at Stripe by a job, after this transaction."""
-    enqueue(session, JOBS, "add_group_item", dict(event.data), max_attempts=8)
+    enqueue(session, JOBS, "add_group_item", dict(event.data), max_retries=8)
 
 
 def on_group_member_removed(session: Session, event: Event) -> None:
-    enqueue(session, JOBS, "remove_group_item", dict(event.data), max_attempts=8)
+    enqueue(session, JOBS, "remove_group_item", dict(event.data), max_retries=8)
 
 
 def on_cafe_item(session: Session, event: Event) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event, enqueue
 from club_shared.runtime import Runtime
 
 from .flows import catalog, groups, invoices, payments, privacy, subscriptions
@@ -27,13 +27,11 @@ log = logging.getLogger(__name__)
 
 #: Claims of Stripe webhook events are kept 30 days (§6.5).
 WEBHOOK_CLAIMS_KEPT = timedelta(days=30)
-FINISHED_JOBS_KEPT = timedelta(days=7)
 
 SCHEDULE = (
     Scheduled("grace_period", Daily(time(10, 0))),
     Scheduled("integrity", Daily(time(0, 0))),
     Scheduled("purge_webhook_claims", Daily(time(4, 30))),
-    Scheduled("cleanup_jobs", Daily(time(3, 15))),
     Scheduled("reconcile_intents", Every(timedelta(minutes=15))),
 )
 
@@ -50,7 +48,6 @@ class BillingJobs:
             "cancel_payment_intent": self.cancel_payment_intent,
             "grace_period": self.grace_period,
             "purge_webhook_claims": self.purge_webhook_claims,
-            "cleanup_jobs": self.cleanup_jobs,
             "reconcile_intents": self.reconcile_intents,
             "sync_product": self.sync_product,
             "push_coupon": self.push_coupon,
@@ -148,14 +145,6 @@ class BillingJobs:
             )
         )
 
-    def cleanup_jobs(self, session: Session, payload: dict[str, Any]) -> None:
-        queue = JOBS.job_queue
-        session.execute(
-            delete(queue).where(
-                queue.c.status != "pending", queue.c.finished_at < utcnow() - FINISHED_JOBS_KEPT
-            )
-        )
-
     def reconcile_intents(self, session: Session, payload: dict[str, Any]) -> None:
         """Every 15 minutes: intents pending for more than 5 minutes are checked with Stripe and take
         its status; abandoned ones (more than 2 hours) and any pending after 7 days are cancelled."""
@@ -195,4 +184,11 @@ class BillingJobs:
 def make_jobs(runtime: Runtime, *, gateway: StripeGateway | None = None) -> JobRunner:
     billing_jobs = BillingJobs(runtime, gateway)
     billing_jobs.gateway.announce()
-    return JobRunner(runtime.db, JOBS, billing_jobs.jobs(), runtime.tz, SCHEDULE)
+    return JobRunner(
+        runtime.db,
+        JOBS,
+        billing_jobs.jobs(),
+        runtime.tz,
+        SCHEDULE,
+        alert=alert_by_event(runtime.publish, runtime.service),
+    )

@@ -270,7 +270,7 @@ def test_a_failing_stripe_call_is_retried_without_a_second_invoice(
         session.execute(
             update(JOBS.job_queue)
             .where(JOBS.job_queue.c.status == "pending")
-            .values(run_at=JOBS.job_queue.c.created_at)
+            .values(scheduled_for=JOBS.job_queue.c.created_at)
         )
     while jobs.run_due():
         pass

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event
 from club_shared.runtime import Runtime
 
 from .domain.passes import RESET_AT, RESET_WINDOW_END
@@ -80,4 +80,6 @@ def job_functions(rt: Runtime, clock=utcnow):
 
 
 def make_jobs(rt: Runtime, clock=utcnow) -> JobRunner:
-    return JobRunner(rt.db, JOBS, job_functions(rt, clock), rt.tz, SCHEDULE)
+    return JobRunner(
+        rt.db, JOBS, job_functions(rt, clock), rt.tz, SCHEDULE, alert=alert_by_event(rt.publish, rt.service)
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event
 from club_shared.runtime import Runtime
 
 from .flows import calendars, forms, hubspot_inbound, hubspot_pull, integrity, trackman
@@ -174,7 +174,14 @@ class Jobs:
 def make_jobs(runtime: Runtime, clock: Callable[[], datetime] = utcnow, **kwargs: Any) -> JobRunner:
     """The worker's job runner (`service_main(..., make_jobs=make_jobs)`); says which integrations are off."""
     announce(runtime)
-    return JobRunner(runtime.db, JOBS, Jobs(runtime, clock, **kwargs).table(), runtime.tz, SCHEDULE)
+    return JobRunner(
+        runtime.db,
+        JOBS,
+        Jobs(runtime, clock, **kwargs).table(),
+        runtime.tz,
+        SCHEDULE,
+        alert=alert_by_event(runtime.publish, runtime.service),
+    )
 
 
 def announce(runtime: Runtime) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled
+from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event
 from club_shared.runtime import Runtime
 
 from .actions import account, signin
@@ -285,4 +285,6 @@ def job_functions(rt: Runtime, clock=utcnow):
 
 
 def make_jobs(rt: Runtime, clock=utcnow) -> JobRunner:
-    return JobRunner(rt.db, JOBS, job_functions(rt, clock), rt.tz, SCHEDULE)
+    return JobRunner(
+        rt.db, JOBS, job_functions(rt, clock), rt.tz, SCHEDULE, alert=alert_by_event(rt.publish, rt.service)
+    )

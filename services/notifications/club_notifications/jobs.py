@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import today, utcnow
-from club_shared.jobs import Daily, Every, JobRunner, Scheduled, enqueue
+from club_shared.jobs import Daily, Every, FailedJob, JobRunner, Scheduled, enqueue, failed_text
 from club_shared.runtime import Runtime
 
 from . import notify
@@ -25,6 +25,7 @@ from .models import (
     JOBS,
     Closure,
     CommunicationLog,
+    FeeWaiver,
     Notification,
     PendingSecret,
     PushSubscription,
@@ -38,7 +39,11 @@ SCHEDULE = (
     Scheduled("reminders", Daily(time(18, 0))),
     Scheduled("closure_digest", Daily(time(8, 0))),
     Scheduled("purge_secrets", Every(timedelta(minutes=5))),
+    Scheduled("waiver_review", Every(timedelta(hours=4))),
 )
+
+#: A fee waiver no admin has reviewed for this long is brought to the admins (§10).
+WAIVER_REVIEW_AFTER = timedelta(hours=12)
 
 PUSH_TTL_S = 24 * 3600
 
@@ -64,6 +69,7 @@ class Deliveries:
             "closure_digest": self.closure_digest,
             "purge_secrets": self.purge_secrets,
             "broadcast": self.broadcast,
+            "waiver_review": self.waiver_review,
         }
 
     # --- push -----------------------------------------------------------------------------------
@@ -264,12 +270,6 @@ class Deliveries:
                 < now - rules.PUSH_PRUNE_AFTER
             )
         )
-        queue = JOBS.job_queue
-        session.execute(
-            delete(queue).where(
-                queue.c.status != "pending", queue.c.finished_at < now - rules.FINISHED_JOBS_KEPT
-            )
-        )
         session.execute(delete(PendingSecret).where(PendingSecret.expires_at <= now))
 
     def reminders(self, session: Session, payload: dict[str, Any]) -> None:
@@ -293,6 +293,16 @@ class Deliveries:
             notify.notify_member(session, item.user_email, message)
             item.reminded_on = club_today
         session.execute(delete(Upcoming).where(Upcoming.local_date < club_today))
+
+    def waiver_review(self, session: Session, payload: dict[str, Any]) -> None:
+        """Fee waivers unreviewed for more than 12 hours, to the admins (every 4 hours)."""
+        count, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(FeeWaiver.amount_cents), 0)).where(
+                FeeWaiver.reviewed_at.is_(None), FeeWaiver.waived_at < utcnow() - WAIVER_REVIEW_AFTER
+            )
+        ).one()
+        if count:
+            notify.notify_admins(session, messages.waivers_to_review(count, total))
 
     def _club_day(self, payload: dict[str, Any]) -> date:
         period = payload.get("period")
@@ -329,7 +339,17 @@ def make_jobs(
 ) -> JobRunner:
     deliveries = Deliveries(runtime, email, push_channel)
     announce(deliveries.email, deliveries.push)
-    return JobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE, threads=2)
+    return JobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE, threads=2, alert=alert_staff)
+
+
+def alert_staff(session: Session, failed: FailedJob) -> None:
+    """A job gave up: tell the staff directly (the other services ask us by event)."""
+    notify.notify_staff(
+        session,
+        messages.Message(
+            type="job_failed", title="Background job failed", message=failed_text("notifications", failed)
+        ),
+    )
 
 
 def queue_broadcast(session: Session, message: messages.Message) -> None:

@@ -151,7 +151,7 @@ def jobs(live_runtime):
 
     with live_runtime.db.transaction() as session:
         session.execute(
-            JOBS.job_queue.update().where(JOBS.job_queue.c.status == "pending").values(status="done")
+            JOBS.job_queue.update().where(JOBS.job_queue.c.status == "pending").values(status="completed")
         )
     runner = make_jobs(live_runtime)
 

@@ -105,7 +105,9 @@ def test_provider_refusals_and_outages(live_runtime, email, email_provider, jobs
     assert retry.payload["attempt"] == 1
     with live_runtime.db.transaction() as session:
         session.execute(
-            JOBS.job_queue.update().where(JOBS.job_queue.c.id == retry.id).values(run_at=retry.created_at)
+            JOBS.job_queue.update()
+            .where(JOBS.job_queue.c.id == retry.id)
+            .values(scheduled_for=retry.created_at)
         )
     jobs.drain()
     assert _log(live_runtime.db, limited).status == "sent"
@@ -163,7 +165,7 @@ def test_a_code_not_sent_within_its_life_is_dropped(live_runtime, email, email_p
         session.execute(
             JOBS.job_queue.update()
             .where(JOBS.job_queue.c.status == "pending")
-            .values(run_at=JOBS.job_queue.c.created_at)
+            .values(scheduled_for=JOBS.job_queue.c.created_at)
         )
     jobs.drain()
     entry = _log(live_runtime.db, log_id)

@@ -175,7 +175,7 @@ def test_429_backs_off_as_asked_and_500_retries_later(
         session.execute(
             JOBS.job_queue.update()
             .where(JOBS.job_queue.c.id.in_([busy_retry.id, broken_retry.id]))
-            .values(run_at=func.now())
+            .values(scheduled_for=func.now())
         )
     jobs.drain()
     assert len(push_service.messages_for(busy["endpoint"])) == 1

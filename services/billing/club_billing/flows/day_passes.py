@@ -213,7 +213,7 @@ def refund(session: Session, purchase_id: str, staff_email: str) -> DayPassPurch
         ).first()
     if intent is not None and intent.status == "succeeded":
         intent.status = "refunding"
-        enqueue(session, JOBS, "refund_payment", {"intent_id": intent.id}, max_attempts=8)
+        enqueue(session, JOBS, "refund_payment", {"intent_id": intent.id}, max_retries=8)
     publish(
         session, "billing.day_pass.refunded", pass_data(purchase, amount_refunded_cents=purchase.price_cents)
     )

@@ -182,7 +182,7 @@ def request_link(session: Session, booking: BillingBooking) -> BookingInvoice:
 
 
 def _queue(session: Session, booking_id: int) -> None:
-    enqueue(session, JOBS, "sync_invoice", {"booking_id": booking_id}, max_attempts=8)
+    enqueue(session, JOBS, "sync_invoice", {"booking_id": booking_id}, max_retries=8)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -226,6 +226,23 @@ def staff_line_action(
             payment_method="waived",
             reason=reason,
         )
+        for waived in changed:
+            publish(
+                session,
+                "billing.fee.waived",
+                {
+                    "booking_request_id": booking.booking_id,
+                    "line_key": waived["key"],
+                    "member_email": booking.member_email,
+                    "member_name": booking.member_name,
+                    "participant_name": waived.get("display_name") or waived.get("email"),
+                    "club_date": booking.club_date,
+                    "amount_cents": waived["amount_cents"],
+                    "reason": reason,
+                    "waived_by": staff_email,
+                    "waived_at": utcnow(),
+                },
+            )
     else:
         method = "cash" if action == "cash" else "out_of_band"
         changed = set_line_status(
@@ -430,7 +447,7 @@ def on_cancelled(session: Session, booking: BillingBooking, refund_eligible: boo
     ):
         if intent.status == "succeeded" and refund_eligible and intent.stripe_payment_intent_id:
             intent.status = "refunding"
-            enqueue(session, JOBS, "refund_payment", {"intent_id": intent.id}, max_attempts=8)
+            enqueue(session, JOBS, "refund_payment", {"intent_id": intent.id}, max_retries=8)
         elif intent.status in ("pending", "processing", "requires_action", "failed"):
             intent.status = "canceled"
             if intent.stripe_payment_intent_id:

@@ -433,7 +433,7 @@ def on_checkout_completed(session: Session, event, obj) -> None:
                 "checkout_session_id": obj["id"],
                 "email": email,
             },
-            max_attempts=8,
+            max_retries=8,
         )
         subscriptions.audit(
             session, email, "funds_added", {"amount_cents": obj.get("amount_total")}, "stripe"

@@ -12,8 +12,6 @@ from email.utils import parsedate_to_datetime
 DEDUPE_WINDOW = timedelta(seconds=60)
 #: Push subscriptions unused for this long are pruned (§10).
 PUSH_PRUNE_AFTER = timedelta(days=90)
-#: Finished background jobs are kept this long (§12).
-FINISHED_JOBS_KEPT = timedelta(days=7)
 #: A sign-in code is worth sending only while it is valid (membership.signin.code_issued).
 SIGNIN_CODE_TTL = timedelta(minutes=15)
 
