@@ -92,7 +92,9 @@ def booking_received(session: Session, rt, data: dict[str, Any], now: datetime) 
     if req is not None:
         _update_times(session, rt, req, resource_id, day, start, span, data)
         _flag_players(req, data)
+        _record_as_paid(session, req, data, now)
         _answer_succeeded(session, rt, data, req, req.session_id, "trackman_id", False)
+        _settle_past_row(session, rt, req, data, now)
         return
     ses = session.scalar(
         select(BookingSession).where(BookingSession.trackman_booking_id == tm_id).with_for_update()
@@ -141,6 +143,7 @@ def booking_received(session: Session, rt, data: dict[str, Any], now: datetime) 
         return
     chosen = _best(pending, span) if pending else None
     if chosen is not None and _auto_approve(session, rt, chosen, data, resource_id, day, start, span, now):
+        _settle_past_row(session, rt, chosen, data, now)
         return
     if approved:
         approved.sort(
@@ -151,7 +154,8 @@ def booking_received(session: Session, rt, data: dict[str, Any], now: datetime) 
                 -r.id,
             )
         )
-        _link(session, rt, approved[0], data, resource_id, day, start, span)
+        _link(session, rt, approved[0], data, resource_id, day, start, span, now)
+        _settle_past_row(session, rt, approved[0], data, now)
         return
     ses = _bay_session(session, rt, data, resource_id, day, start, span, unmatched=True)
     _answer_failed(session, rt, data, "no_match" if email else "no_email", [], ses)
@@ -214,6 +218,7 @@ def _auto_approve(session, rt, req: BookingRequest, data, resource_id, day, star
         ses, _ = sessions.find_or_create(session, rt, req, "trackman_webhook")
         session.flush()
         savepoint.commit()
+        _record_as_paid(session, req, data, now)
     except IntegrityError:
         savepoint.rollback()
         session.expire_all()
@@ -225,7 +230,7 @@ def _auto_approve(session, rt, req: BookingRequest, data, resource_id, day, star
     return True
 
 
-def _link(session, rt, req: BookingRequest, data, resource_id, day, start, span) -> None:
+def _link(session, rt, req: BookingRequest, data, resource_id, day, start, span, now) -> None:
     """Rule 3: link an approved request; a different time or length updates it (fees recomputed)."""
     notes = (req.staff_notes or "").replace("[PENDING_TRACKMAN_SYNC]", LINKED_NOTE)
     if LINKED_NOTE not in notes:
@@ -240,6 +245,7 @@ def _link(session, rt, req: BookingRequest, data, resource_id, day, start, span)
         ses = session.get(BookingSession, req.session_id)
         if ses is not None and ses.trackman_booking_id is None:
             ses.trackman_booking_id = data["trackman_booking_id"]
+    _record_as_paid(session, req, data, now)
     publish_booking(session, rt, "booking.request.confirmed", req, "trackman_webhook", reason="trackman")
     _update_times(session, rt, req, resource_id, day, start, span, data)
     _answer_succeeded(session, rt, data, req, req.session_id, "linked", True)
@@ -279,6 +285,34 @@ def _update_times(session, rt, req: BookingRequest, resource_id, day, start, spa
         changed_by=REVIEWER,
         previous=previous,
     )
+
+
+def _record_as_paid(session: Session, req: BookingRequest, data, now: datetime) -> None:
+    """A CSV row in the past (`record_as_paid`): the round was played and settled at the desk, so
+    its players are paid before billing hears of the booking (billing keeps a paid line as paid and
+    invoices nobody for it)."""
+    if not data.get("record_as_paid") or req.session_id is None:
+        return
+    session.execute(
+        update(BookingParticipant)
+        .where(
+            BookingParticipant.session_id == req.session_id, BookingParticipant.payment_status == "pending"
+        )
+        .values(payment_status="paid", paid_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _settle_past_row(session: Session, rt, req: BookingRequest, data, now: datetime) -> None:
+    """A CSV row's `target_status`: a linked row stands approved (confirmed, as it is linked); one in
+    the past (`attended`) is marked attended, its guest passes consumed."""
+    if data.get("target_status") != "attended":
+        return
+    session.refresh(req)
+    if req.status in ("approved", "confirmed", "checked_in"):
+        lifecycle.mark_attended(
+            session, rt, REVIEWER, req, now, among=("approved", "confirmed", "checked_in")
+        )
 
 
 def _flag_players(req: BookingRequest, data) -> None:
