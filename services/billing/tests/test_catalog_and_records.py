@@ -109,6 +109,21 @@ def test_staff_line_actions_publish_audit_events(client, auth, deliver, db, emai
     assert [(a["action"], a["actor_email"], a["details"]["reason"]) for a in audits] == [
         ("payment_waived", STAFF, "birthday")
     ]
+    # admins review each waiver (notifications reminds them of those left unreviewed)
+    [waived] = [w for w in outbox(db, "billing.fee.waived") if w["booking_request_id"] == booking_id]
+    assert (waived["line_key"], waived["member_email"], waived["waived_by"], waived["reason"]) == (
+        key,
+        email,
+        STAFF,
+        "birthday",
+    )
+    assert waived["amount_cents"] == 5000 and waived["club_date"]
+    client.post(
+        f"/api/v1/payments/booking-requests/{booking_id}/lines/{key}/waive",
+        json={"reason": "birthday"},
+        headers=auth(STAFF, "staff"),
+    )
+    assert len([w for w in outbox(db, "billing.fee.waived") if w["booking_request_id"] == booking_id]) == 1
 
 
 CSV = """sale_id,line_no,email,purchase_date,category,product_type,amount,is_comp

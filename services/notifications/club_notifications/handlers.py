@@ -31,6 +31,7 @@ from .models import (
     Closure,
     CommunicationLog,
     DismissedNotice,
+    FeeWaiver,
     Notification,
     PushSubscription,
     StaffRecipient,
@@ -161,11 +162,7 @@ def on_notification_requested(session: Session, event: Event) -> None:
         if data.get("email"):
             notify.notify_member(session, data["email"], message)
     elif data["audience"] == "admins":
-        admins = session.scalars(
-            select(StaffRecipient.email).where(StaffRecipient.is_active, StaffRecipient.role == "admin")
-        ).all()
-        for email in admins:
-            notify.notify_member(session, email, message)
+        notify.notify_admins(session, message)
     else:
         notify.notify_staff(session, message)
 
@@ -447,6 +444,32 @@ def _exported(row, skip: tuple[str, ...]) -> dict:
     return values
 
 
+# --- billing -------------------------------------------------------------------------------------
+
+
+def on_fee_waived(session: Session, event: Event) -> None:
+    """Into the admins' review queue (the 4-hourly job reminds them of what waits > 12 h). The same
+    line waived again is a new decision: it waits for review again."""
+    data = event.data
+    values = {
+        "member_email": data["member_email"].lower(),
+        "member_name": data["member_name"],
+        "participant_name": data["participant_name"],
+        "club_date": data["club_date"],
+        "amount_cents": data["amount_cents"],
+        "reason": data["reason"],
+        "waived_by": data["waived_by"],
+        "waived_at": data["waived_at"],
+        "reviewed_at": None,
+        "reviewed_by": None,
+    }
+    session.execute(
+        insert(FeeWaiver)
+        .values(booking_id=data["booking_request_id"], line_key=data["line_key"], **values)
+        .on_conflict_do_update(index_elements=[FeeWaiver.booking_id, FeeWaiver.line_key], set_=values)
+    )
+
+
 # --- integrations ----------------------------------------------------------------------------------
 
 
@@ -646,6 +669,7 @@ ALL_HANDLERS: dict[str, Handler] = {
     "booking.event.cancelled": on_club_event_cancelled,
     "booking.wellness_class.updated": on_wellness_class_updated,
     "membership.data_export.requested": on_data_export_requested,
+    "billing.fee.waived": on_fee_waived,
     "integrations.hubspot.engagement_received": on_engagement_received,
     "integrations.tour.booked": on_tour_booked,
     **{

@@ -25,6 +25,7 @@ from .models import (
     JOBS,
     Closure,
     CommunicationLog,
+    FeeWaiver,
     Notification,
     PendingSecret,
     PushSubscription,
@@ -38,7 +39,11 @@ SCHEDULE = (
     Scheduled("reminders", Daily(time(18, 0))),
     Scheduled("closure_digest", Daily(time(8, 0))),
     Scheduled("purge_secrets", Every(timedelta(minutes=5))),
+    Scheduled("waiver_review", Every(timedelta(hours=4))),
 )
+
+#: A fee waiver no admin has reviewed for this long is brought to the admins (§10).
+WAIVER_REVIEW_AFTER = timedelta(hours=12)
 
 PUSH_TTL_S = 24 * 3600
 
@@ -64,6 +69,7 @@ class Deliveries:
             "closure_digest": self.closure_digest,
             "purge_secrets": self.purge_secrets,
             "broadcast": self.broadcast,
+            "waiver_review": self.waiver_review,
         }
 
     # --- push -----------------------------------------------------------------------------------
@@ -287,6 +293,16 @@ class Deliveries:
             notify.notify_member(session, item.user_email, message)
             item.reminded_on = club_today
         session.execute(delete(Upcoming).where(Upcoming.local_date < club_today))
+
+    def waiver_review(self, session: Session, payload: dict[str, Any]) -> None:
+        """Fee waivers unreviewed for more than 12 hours, to the admins (every 4 hours)."""
+        count, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(FeeWaiver.amount_cents), 0)).where(
+                FeeWaiver.reviewed_at.is_(None), FeeWaiver.waived_at < utcnow() - WAIVER_REVIEW_AFTER
+            )
+        ).one()
+        if count:
+            notify.notify_admins(session, messages.waivers_to_review(count, total))
 
     def _club_day(self, payload: dict[str, Any]) -> date:
         period = payload.get("period")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -239,6 +240,31 @@ class Upcoming(Base):
     starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     reminded_on: Mapped[date | None] = mapped_column(Date)
+
+
+class FeeWaiver(Base):
+    """Read model of billing.fee.waived: every waiver waits for an admin's review (§10), and those
+    left unreviewed for more than 12 hours are brought to the admins every 4 hours."""
+
+    __tablename__ = "fee_waivers"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "line_key"),
+        Index("ix_fee_waivers_unreviewed", "waived_at", postgresql_where=text("reviewed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger)
+    line_key: Mapped[str] = mapped_column(String(12))
+    member_email: Mapped[str] = mapped_column(String(320))
+    member_name: Mapped[str | None] = mapped_column(String(200))
+    participant_name: Mapped[str | None] = mapped_column(String(200))
+    club_date: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    waived_by: Mapped[str] = mapped_column(String(320))
+    waived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
 
 
 BUS = bus_tables(Base.metadata)

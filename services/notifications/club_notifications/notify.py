@@ -87,6 +87,14 @@ def notify_staff(session: Session, message: Message) -> list[Notification]:
     return [n for n in (notify_member(session, email, message) for email in staff) if n is not None]
 
 
+def notify_admins(session: Session, message: Message) -> list[Notification]:
+    """Every active admin (the staff read model's role)."""
+    admins = session.scalars(
+        select(StaffRecipient.email).where(StaffRecipient.is_active, StaffRecipient.role == "admin")
+    ).all()
+    return [n for n in (notify_member(session, email, message) for email in admins) if n is not None]
+
+
 def has_push_subscription(session: Session, email: str) -> bool:
     return bool(session.scalar(select(exists().where(PushSubscription.user_email == email))))
 

@@ -231,3 +231,26 @@ class CommunicationOut(Schema):
 class ChannelsOut(Schema):
     email = fields.Dict()
     push = fields.Dict()
+
+
+class FeeWaiverQuery(_Strict):
+    #: false: the review queue (oldest first); true: what was reviewed (newest review first)
+    reviewed = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000))
+
+
+class FeeWaiverOut(Schema):
+    id = fields.Integer()
+    booking_id = fields.Integer()
+    line_key = fields.String()
+    member_email = fields.Email()
+    member_name = fields.String(allow_none=True)
+    participant_name = fields.String(allow_none=True)
+    club_date = fields.Date()
+    amount_cents = fields.Integer()
+    reason = fields.String(allow_none=True)
+    waived_by = fields.String()
+    waived_at = fields.AwareDateTime()
+    reviewed_at = fields.AwareDateTime(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 #: (method, rule) → who: anyone | signed-in (any role, their own data) | staff (staff, admin,
-#: golf_instructor... as require_role("staff") allows) | signed-webhook (the provider's signature)
+#: golf_instructor... as require_role("staff") allows) | admin (admins only) | signed-webhook (the
+#: provider's signature)
 ROUTES = {
     ("GET", "/api/v1/notifications"): "signed-in",
     ("POST", "/api/v1/notifications"): "staff",
@@ -33,6 +34,8 @@ ROUTES = {
     ("POST", "/api/v1/communications"): "staff",
     ("GET", "/api/v1/communications/channels"): "staff",
     ("POST", "/api/v1/webhooks/email"): "signed-webhook",
+    ("GET", "/api/v1/fee-waivers"): "admin",
+    ("POST", "/api/v1/fee-waivers/<int:waiver_id>/review"): "admin",
 }
 
 
@@ -58,6 +61,7 @@ def _url(rule: str) -> str:
         .replace("<int:subscription_id>", "1")
         .replace("<int:announcement_id>", "1")
         .replace("<int:notice_type_id>", "1")
+        .replace("<int:waiver_id>", "1")
     )
 
 
@@ -80,7 +84,17 @@ def test_callers(client, auth, method, rule):
         headers=auth("member@example.com"),
         json={} if method != "GET" and method != "DELETE" else None,
     )
-    if who == "staff":
+    if who == "admin":
+        assert member.status_code == 403, (method, rule)
+        for role in ("staff", "admin"):
+            caller = client.open(
+                url,
+                method=method,
+                headers=auth(f"{role}@example.com", role),
+                json={} if method not in ("GET", "DELETE") else None,
+            )
+            assert (caller.status_code == 403) == (role == "staff"), (method, rule, role)
+    elif who == "staff":
         assert member.status_code == 403, (method, rule)
         staff = client.open(
             url,

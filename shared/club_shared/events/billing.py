@@ -227,8 +227,26 @@ class GroupItem(_Strict):
     reason = fields.String(load_default=None, allow_none=True)
 
 
+class FeeWaived(_Strict):
+    """Staff waived a fee line to $0 (domain.md §10): admins review every waiver, and are reminded of
+    those left unreviewed for more than 12 hours."""
+
+    booking_request_id = fields.Integer(required=True)
+    line_key = fields.String(required=True)
+    member_email = fields.Email(required=True)
+    member_name = fields.String(required=True, allow_none=True)
+    #: whose line it was (the owner, another member, a guest, an empty slot)
+    participant_name = fields.String(required=True, allow_none=True)
+    club_date = fields.Date(required=True)
+    amount_cents = fields.Integer(required=True, validate=validate.Range(min=0))
+    reason = fields.String(required=True, allow_none=True)
+    waived_by = fields.String(required=True)
+    waived_at = fields.AwareDateTime(required=True, format="iso")
+
+
 SCHEMAS = {
     ("billing.fees.calculated", 1): FeesCalculated,
+    ("billing.fee.waived", 1): FeeWaived,
     ("billing.invoice.created", 1): Invoice,
     ("billing.invoice.paid", 1): Invoice,
     ("billing.invoice.voided", 1): Invoice,

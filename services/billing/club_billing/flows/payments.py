@@ -226,6 +226,23 @@ def staff_line_action(
             payment_method="waived",
             reason=reason,
         )
+        for waived in changed:
+            publish(
+                session,
+                "billing.fee.waived",
+                {
+                    "booking_request_id": booking.booking_id,
+                    "line_key": waived["key"],
+                    "member_email": booking.member_email,
+                    "member_name": booking.member_name,
+                    "participant_name": waived.get("display_name") or waived.get("email"),
+                    "club_date": booking.club_date,
+                    "amount_cents": waived["amount_cents"],
+                    "reason": reason,
+                    "waived_by": staff_email,
+                    "waived_at": utcnow(),
+                },
+            )
     else:
         method = "cash" if action == "cash" else "out_of_band"
         changed = set_line_status(

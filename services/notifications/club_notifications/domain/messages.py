@@ -331,6 +331,16 @@ def day_pass_purchased(purchase_id: int, product: str, pass_code: str, valid_unt
     )
 
 
+def waivers_to_review(count: int, total_cents: int) -> Message:
+    return Message(
+        type="waiver_review",
+        title="Fee waivers to review",
+        message=f"{count} fee waiver(s) totalling {money(total_cents)} have waited more than 12 hours for review.",
+        link="/staff/fee-waivers",
+        push=True,
+    )
+
+
 # --- closures, events, wellness, tours ----------------------------------------------------------
 
 
