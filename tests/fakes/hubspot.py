@@ -5,6 +5,7 @@ CRM objects (`contacts`, `deals`, `line_items`, `companies`, `meetings`, `notes`
 `limit`, `after`, `properties`, `associations`), update (PATCH /<id>), archive (DELETE /<id>) and
 search (POST /search with `filterGroups` of EQ / GT / GTE / IN filters, `associations.contact`
 included, `sorts`, `after`). A contact whose e-mail exists already → 409 CONFLICT with "Existing ID:".
+GDPR deletion: `POST /crm/v3/objects/contacts/gdpr-delete` (`objectId`, optional `idProperty` email).
 Associations: `PUT /crm/v4/objects/<from>/<id>/associations/default/<to>/<id>`.
 Forms: `GET /marketing/v3/forms`, `GET /form-integrations/v1/submissions/forms/<guid>` (paged),
 `POST /submissions/v3/integration/submit/<portal>/<guid>`.
@@ -100,6 +101,9 @@ class FakeHubSpot:
         self.forms: list[Form] = []
         self.submissions: dict[str, list[dict[str, Any]]] = {}
         self.submitted: list[dict[str, Any]] = []
+        #: ids of contacts GDPR-deleted, and the e-mails HubSpot will not take again
+        self.purged: list[str] = []
+        self.blocklist: set[str] = set()
         self.calls: list[Call] = []
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1001)
@@ -122,6 +126,8 @@ class FakeHubSpot:
             self.forms.clear()
             self.submissions.clear()
             self.submitted.clear()
+            self.purged.clear()
+            self.blocklist.clear()
             self.calls.clear()
             self._failures.clear()
 
@@ -317,6 +323,8 @@ class FakeHubSpot:
                         "completedAt": _now_iso(),
                     },
                 )
+            if rest == ["gdpr-delete"] and method == "POST" and object_type == "contacts":
+                return self._gdpr_delete(body or {})
             if not rest and method == "POST":
                 return self._create(object_type, body or {})
             if not rest and method == "GET":
@@ -420,6 +428,25 @@ class FakeHubSpot:
             to_type = _SINGULAR.get(str(association.get("toObjectType", "")), "deals")
             self._associate(object_type, obj["id"], to_type, to_id)
         return self._json(201, self._view(obj))
+
+    def _gdpr_delete(self, body: dict[str, Any]) -> Response:
+        """Permanent deletion, by id or (`idProperty` email) by e-mail; an unknown e-mail is
+        blocklisted, an unknown id is 404."""
+        object_id = str(body.get("objectId") or "")
+        if body.get("idProperty") == "email":
+            found = self.contact(object_id)
+            self.blocklist.add(object_id.lower())
+            if found is None:
+                return Response(status=204)
+        else:
+            found = self.objects["contacts"].get(object_id)
+            if found is None:
+                raise KeyError(object_id)
+        del self.objects["contacts"][found["id"]]
+        for key in [k for k in self.associations if k[0] == "contacts" and k[1] == found["id"]]:
+            del self.associations[key]
+        self.purged.append(found["id"])
+        return Response(status=204)
 
     def _associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         for a, ai, b, bi in ((from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)):

@@ -24,10 +24,13 @@ from .models import (
     FormSubmission,
     HubspotDeal,
     HubspotSyncQueue,
+    HubspotWebhookEvent,
     Member,
     MemberEmail,
+    SyncExclusion,
     Tour,
     TrackmanBaySlot,
+    TrackmanImportRow,
     TrackmanUnmatchedBooking,
     TrackmanWebhookEvent,
 )
@@ -177,9 +180,17 @@ def member_merged(session: Session, event: Event) -> None:
 
 
 def member_deleted(session: Session, event: Event) -> None:
-    """Erasure: forget the member and the personal data kept about their addresses."""
+    """Erasure: forget the member and the personal data kept about their addresses, keep the
+    addresses out of every later sync, and have HubSpot delete the contact (through the queue)."""
     data = event.data
     emails = sorted({data["email"], *data["linked_emails"]})
+    member = session.get(Member, data["member_id"])
+    hubspot_id = member.hubspot_id if member is not None else None
+    session.execute(
+        insert(SyncExclusion)
+        .values([{"email": e.lower(), "reason": "account_deleted"} for e in emails])
+        .on_conflict_do_nothing(index_elements=[SyncExclusion.email])
+    )
     session.execute(
         delete(MemberEmail).where(
             MemberEmail.email.in_(emails) | (MemberEmail.member_id == data["member_id"])
@@ -217,11 +228,53 @@ def member_deleted(session: Session, event: Event) -> None:
         .values(visitor_email=None, visitor_name="Deleted member", visitor_phone=None, notes=None)
     )
     session.execute(delete(FormSubmission).where(FormSubmission.email.in_(emails)))
-    session.execute(update(HubspotDeal).where(HubspotDeal.member_email.in_(emails)).values(member_email=None))
+    session.execute(
+        update(TrackmanImportRow)
+        .where(TrackmanImportRow.data["customer_email"].astext.in_(emails))
+        .values(
+            data=TrackmanImportRow.data.op("-")(
+                literal_column("ARRAY['customer_email', 'customer_name', 'players', 'notes']")
+            )
+        )
+    )
+    session.execute(
+        update(HubspotDeal)
+        .where(HubspotDeal.member_email.in_(emails))
+        .values(member_email=None, deal_name=None)
+    )
+    if hubspot_id:
+        session.execute(
+            update(HubspotWebhookEvent)
+            .where(
+                HubspotWebhookEvent.object_id == hubspot_id,
+                HubspotWebhookEvent.subscription_type.startswith("contact."),
+            )
+            .values(payload=HubspotWebhookEvent.payload.op("-")("propertyValue"))
+        )
     session.execute(
         update(HubspotSyncQueue)
-        .where(HubspotSyncQueue.entity_id.in_(emails), HubspotSyncQueue.status.in_(("pending", "failed")))
+        .where(
+            HubspotSyncQueue.entity_id.in_(emails),
+            HubspotSyncQueue.action != "delete_contact",
+            HubspotSyncQueue.status.in_(("pending", "failed")),
+        )
         .values(status="completed", outcome="erased", payload={})
+    )
+    session.execute(
+        update(HubspotSyncQueue)
+        .where(
+            HubspotSyncQueue.entity_id.in_(emails),
+            HubspotSyncQueue.action != "delete_contact",
+            HubspotSyncQueue.payload != {},
+        )
+        .values(payload={})
+    )
+    enqueue(
+        session,
+        "delete_contact",
+        data["email"],
+        {"hubspot_id": hubspot_id, "linked_emails": sorted(set(emails) - {data["email"]})},
+        key=hubspot_rules.contact_deletion_key(data["member_id"]),
     )
 
 

@@ -94,6 +94,17 @@ class MemberEmail(Base):
     is_primary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
+class SyncExclusion(Base):
+    """Addresses of deleted people (membership's sync_exclusions, from membership.member.deleted):
+    nothing we send to HubSpot or take from it may bring them back (domain.md §2.3)."""
+
+    __tablename__ = "sync_exclusions"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _created()
+
+
 # --- TrackMan (domain.md §7) ----------------------------------------------------------------------
 
 WEBHOOK_STATUSES = ("received", "processed", "duplicate", "ignored", "failed")
@@ -298,7 +309,8 @@ class HubspotSyncQueue(Base):
     action: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(String(20), server_default="pending")
-    #: sent | superseded | blocked (writes off outside production) | skipped | gave_up
+    #: sent | deleted | superseded | blocked (writes off outside production) | skipped | excluded
+    #: (a deleted person's address) | erased | gave_up
     outcome: Mapped[str | None] = mapped_column(String(30))
     priority: Mapped[int] = mapped_column(Integer, server_default="5")
     idempotency_key: Mapped[str | None] = mapped_column(String(400))

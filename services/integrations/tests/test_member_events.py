@@ -160,4 +160,7 @@ def test_a_deleted_member_is_erased_and_their_export_answered(deliver, member, d
         jobs = session.scalars(
             select(HubspotSyncQueue).where(HubspotSyncQueue.entity_id == ann["email"])
         ).all()
-    assert {(j.status, j.outcome) for j in jobs} == {("completed", "erased")}
+    assert {(j.action, j.status, j.outcome) for j in jobs} == {
+        ("create_contact", "completed", "erased"),
+        ("delete_contact", "pending", None),
+    }

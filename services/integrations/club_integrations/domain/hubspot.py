@@ -22,8 +22,18 @@ OPERATIONS = (
     "sync_day_pass",
     "sync_company",
     "enrich_event_deal",
+    "sync_tour",
+    "delete_contact",
 )
-PRIORITIES = {"sync_tier": 2, "sync_payment": 3, "sync_day_pass": 3, "sync_company": 5}
+#: an erasure goes first: the law gives it a deadline, the others only want freshness
+PRIORITIES = {
+    "delete_contact": 1,
+    "sync_tier": 2,
+    "sync_payment": 3,
+    "sync_day_pass": 3,
+    "sync_tour": 3,
+    "sync_company": 5,
+}
 DEFAULT_PRIORITY = 5
 MAX_RETRIES = 5
 CLAIM_LIMIT = 50
@@ -53,6 +63,14 @@ def day_pass_sync_key(payment_intent_id: str) -> str:
 
 def member_creation_key(email: str) -> str:
     return f"member_creation_{email}"
+
+
+def tour_booked_key(tour_id: int) -> str:
+    return f"tour_booked_{tour_id}"
+
+
+def contact_deletion_key(member_id: str) -> str:
+    return f"contact_deletion_{member_id}"
 
 
 def backoff(failures: int, jitter: float | None = None) -> timedelta:
@@ -241,6 +259,18 @@ def deal_stage(status: str | None, stages: Mapping[str, str]) -> tuple[str, str]
     """(stage name, HubSpot stage id) for a membership status, or None when status says nothing."""
     name = STAGE_FOR_STATUS.get(status or "")
     return (name, stages[name]) if name and name in stages else None
+
+
+#: a booked tour moves a deal on only from the tour request: a deal further along never goes back
+TOUR_BOOKED_FROM = ("day_pass_tour_request",)
+
+
+def tour_booked_deals(deals: list[tuple[str, Mapping[str, Any]]], stages: Mapping[str, str]) -> list[str]:
+    """The ids of the deals a booked tour moves to `tour_booked` (none when the stage is not set)."""
+    if "tour_booked" not in stages:
+        return []
+    earlier = {stages[name] for name in TOUR_BOOKED_FROM if name in stages}
+    return [deal_id for deal_id, props in deals if props.get("dealstage") in earlier]
 
 
 def payment_status(stage_name: str | None) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from club_shared.runtime import Runtime
 
 from ..domain import settings as club_settings
-from ..models import BUS, ClubSetting, Member, MemberEmail
+from ..models import BUS, ClubSetting, Member, MemberEmail, SyncExclusion
 
 
 class Publisher:
@@ -49,6 +49,13 @@ def member_for_email(session: Session, email: str | None) -> Member | None:
     if member_id is None:
         member_id = session.scalar(select(Member.member_id).where(Member.email.in_(candidates)).limit(1))
     return session.get(Member, member_id) if member_id else None
+
+
+def excluded(session: Session, email: str | None) -> bool:
+    """An address of a deleted person: never synced to or from HubSpot again."""
+    if not email:
+        return False
+    return session.get(SyncExclusion, club_settings.normalise_email(email) or email) is not None
 
 
 def audit(runtime: Runtime, session: Session, data: dict[str, Any]) -> None:

@@ -106,7 +106,10 @@ def store(
     *,
     source: str,
 ) -> FormSubmission | None:
-    """Keep a submission once: by HubSpot's submission id, else by e-mail + type within ±5 minutes."""
+    """Keep a submission once: by HubSpot's submission id, else by e-mail + type within ±5 minutes.
+    A deleted person's old submissions pulled from HubSpot are not taken in again."""
+    if source == "hubspot" and common.excluded(session, submission.email):
+        return None
     if submission.hubspot_submission_id and session.scalar(
         select(FormSubmission.id).where(
             FormSubmission.hubspot_submission_id == submission.hubspot_submission_id

@@ -18,7 +18,7 @@ from ..domain import settings as club_settings
 from ..domain import tours as tour_rules
 from ..models import DismissedHubspotMeeting, HubspotDeal, HubspotPullState, HubspotWebhookEvent, Member, Tour
 from ..outside.hubspot import HubspotClient, HubspotError, ms_to_datetime
-from . import common, hubspot_pull
+from . import common, hubspot_pull, tours
 
 CONTACT_UPDATED = "integrations.hubspot.contact_updated"
 ENGAGEMENT = "integrations.hubspot.engagement_received"
@@ -181,6 +181,8 @@ def _meeting(
         return None
     end = _instant(props.get("hs_meeting_end_time")) or start + tour_rules.SLOT
     email = club_settings.normalise_email(contact.get("email"))
+    if common.excluded(session, email):
+        return None
     cancelled = str(props.get("hs_meeting_outcome") or "").upper() in ("CANCELED", "CANCELLED")
     local = start.astimezone(runtime.tz)
     when = {
@@ -221,25 +223,27 @@ def _meeting(
                 for key, value in when.items():
                     setattr(tour, key, value)
                 tour.status = "scheduled"
+                tours.booked(session, tour)
             tour.updated_at = now
             return "matched"
     if cancelled:
         return None
     name = " ".join(p for p in (contact.get("firstname"), contact.get("lastname")) if p) or email or "Visitor"
-    session.add(
-        Tour(
-            hubspot_meeting_id=meeting_id,
-            visitor_name=name[:200],
-            visitor_email=email,
-            visitor_phone=contact.get("phone"),
-            status="scheduled",
-            source="hubspot",
-            notes=(props.get("hs_meeting_title") or "")[:1000] or None,
-            created_at=now,
-            updated_at=now,
-            **when,
-        )
+    tour = Tour(
+        hubspot_meeting_id=meeting_id,
+        visitor_name=name[:200],
+        visitor_email=email,
+        visitor_phone=contact.get("phone"),
+        status="scheduled",
+        source="hubspot",
+        notes=(props.get("hs_meeting_title") or "")[:1000] or None,
+        created_at=now,
+        updated_at=now,
+        **when,
     )
+    session.add(tour)
+    session.flush()
+    tours.booked(session, tour)
     return "created"
 
 

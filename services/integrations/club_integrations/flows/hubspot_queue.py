@@ -42,9 +42,12 @@ def enqueue(
     now: datetime | None = None,
 ) -> int | None:
     """Queue a job in the caller's transaction; None when its key is already pending or processing.
-    A new tier sync for an e-mail supersedes its older queued ones (closed, never sent)."""
+    A new tier sync for an e-mail supersedes its older queued ones (closed, never sent). Nothing but
+    their deletion is queued for the addresses of deleted people."""
     if action not in rules.OPERATIONS:
         raise ValueError(f"unknown HubSpot operation {action}")
+    if action != "delete_contact" and common.excluded(session, entity_id):
+        return None
     if action == "sync_tier":
         session.execute(
             update(HubspotSyncQueue)

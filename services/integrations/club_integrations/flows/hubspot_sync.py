@@ -27,7 +27,19 @@ class Executor:
         self.client = client
 
     def run(self, action: str, entity_id: str, payload: dict[str, Any]) -> str:
+        if action != "delete_contact":
+            with self.runtime.db.transaction() as session:
+                if common.excluded(session, entity_id):  # queued before the person was deleted
+                    return "excluded"
         return getattr(self, action)(entity_id, payload)
+
+    def delete_contact(self, email: str, payload: dict[str, Any]) -> str:
+        """Erasure: the contact HubSpot has for the member, and any under their other addresses."""
+        if payload.get("hubspot_id"):
+            self.client.purge_contact(payload["hubspot_id"], by_email=False)
+        for address in (email, *payload.get("linked_emails", ())):
+            self.client.purge_contact(address, by_email=True)
+        return "deleted"
 
     # --- contacts ----------------------------------------------------------------------------------
 
@@ -219,6 +231,22 @@ class Executor:
             if contact:
                 self.client.associate("contacts", contact[0], "companies", company_id)
         return "sent"
+
+    def sync_tour(self, email: str, payload: dict[str, Any]) -> str:
+        """A booked tour moves the visitor's tour-request deal to tour_booked (never a new deal)."""
+        found = self.client.find_contact(email)
+        if found is None:
+            return "skipped"
+        contact_id = found[0]
+        with self.runtime.db.transaction() as session:
+            stages = common.setting(session, "hubspot.deal_stages") or {}
+        deals = self.client.deals_for_contact(contact_id)
+        moving = rules.tour_booked_deals(deals, stages)
+        for deal_id, props in deals:
+            if deal_id in moving:
+                self.client.update_deal(deal_id, {"dealstage": stages["tour_booked"]})
+                self._mirror_deal(deal_id, contact_id, email, props, "tour_booked", stages["tour_booked"])
+        return "sent" if moving else "skipped"
 
     def enrich_event_deal(self, entity_id: str, payload: dict[str, Any]) -> str:
         """Event enquiries: a deal of HubSpot's gets the event's details (never a new deal)."""

@@ -12,10 +12,12 @@ from club_shared.clubtime import day_bounds
 from club_shared.jobs import enqueue as enqueue_job
 from club_shared.runtime import Runtime
 
+from ..domain import hubspot as hubspot_rules
 from ..domain import tours as rules
 from ..domain.tours import TourRefused
 from ..models import JOBS, CalendarEvent, Tour
 from . import common
+from .hubspot_queue import enqueue
 
 
 def tour_hours(session: Session) -> tuple[time, time]:
@@ -80,6 +82,7 @@ def book(runtime: Runtime, session: Session, body: dict[str, Any], now: datetime
     session.add(tour)
     session.flush()
     push(session, tour.id)
+    booked(session, tour)
     runtime.publish(
         session,
         "integrations.tour.booked",
@@ -122,14 +125,29 @@ def reschedule(runtime: Runtime, session: Session, tour: Tour, day: date, start:
     slot = _take_slot(runtime, session, day, start, now, tour_id=tour.id)
     for key, value in _when(slot, day).items():
         setattr(tour, key, value)
+    was_booked = tour.status == "scheduled"
     tour.status = "scheduled"
     tour.updated_at = now
     push(session, tour.id)
+    if not was_booked:
+        booked(session, tour)
 
 
 def push(session: Session, tour_id: int) -> None:
     """Put the tour on the tours calendar after this transaction (the worker; off without Google)."""
     enqueue_job(session, JOBS, "calendar_push_tour", {"tour_id": tour_id})
+
+
+def booked(session: Session, tour: Tour) -> None:
+    """A tour now has its slot: the visitor's HubSpot deal moves on to tour_booked (the queue)."""
+    if tour.visitor_email:
+        enqueue(
+            session,
+            "sync_tour",
+            tour.visitor_email,
+            {"tour_id": tour.id},
+            key=hubspot_rules.tour_booked_key(tour.id),
+        )
 
 
 def move(

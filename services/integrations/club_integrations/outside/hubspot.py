@@ -171,6 +171,20 @@ class HubspotClient:
             simple_public_object_input={"properties": properties},
         )
 
+    def purge_contact(self, object_id: str, *, by_email: bool) -> bool:
+        """GDPR-delete a contact, by id or by e-mail (an unknown e-mail is blocklisted by HubSpot);
+        False when HubSpot has no such contact (already deleted)."""
+        request: dict[str, str] = {"objectId": object_id}
+        if by_email:
+            request["idProperty"] = "email"
+        try:
+            self.call(self.api.crm.contacts.basic_api.purge, public_gdpr_delete_input=request)
+        except HubspotError as exc:
+            if exc.failure.status == 404:
+                return False
+            raise
+        return True
+
     def contacts_page(
         self, after: str | None, properties: tuple[str, ...]
     ) -> tuple[list[tuple[str, dict]], str | None]:
