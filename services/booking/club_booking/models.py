@@ -200,6 +200,8 @@ class BookingRequest(Base):
     """What a member, staff or TrackMan asked for (domain.md §4.1)."""
 
     __tablename__ = "booking_requests"
+    # updated_at comes back in the UPDATE's RETURNING, not in a second SELECT when the response reads it.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         CheckConstraint(f"status IN ({_in(STATUSES)})", name="status"),
         CheckConstraint("resource_type IN ('simulator', 'conference_room')", name="resource_type"),
@@ -405,6 +407,24 @@ class GuestCheckIn(Base):
     day_pass_purchase_id: Mapped[str | None] = mapped_column(String(100))
 
 
+class WalkInVisit(Base):
+    """A member who came in without a booking today (domain.md §4.8): scanned or looked up by staff."""
+
+    __tablename__ = "walk_in_visits"
+    __table_args__ = (
+        CheckConstraint("method IN ('qr', 'manual')", name="method"),
+        Index("ix_walk_in_visits_member_id_visited_at", "member_id", "visited_at"),
+        Index("ix_walk_in_visits_visited_at", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    member_email: Mapped[str] = mapped_column(String(320))
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    checked_in_by: Mapped[str] = mapped_column(String(320))
+    method: Mapped[str] = mapped_column(String(10))
+
+
 class PassRedemptionLog(Base):
     """Every change to a member's guest passes, signed (domain.md §14)."""
 
@@ -520,6 +540,18 @@ class EventRsvp(Base):
     order_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingEventbriteAttendee(Base):
+    """An Eventbrite attendee that arrived before its event (integrations syncs the two separately):
+    kept here, in arrival order, and applied when the event arrives."""
+
+    __tablename__ = "pending_eventbrite_attendees"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    eventbrite_event_id: Mapped[str] = mapped_column(String(100), index=True)
+    attendee: Mapped[dict] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = _created()
 
 
 class WellnessClass(Base):

@@ -534,6 +534,40 @@ class WellnessClassIn(_In):
     repeat = fields.Nested(RepeatIn, load_default=None)
 
 
+class CheckInIn(_In):
+    """A scanned code (`MEMBER:<id>`, from the app or the member card) or, without one, the member's
+    e-mail as staff looked them up."""
+
+    code = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    member_email = EmailAddress(load_default=None)
+
+    @validates_schema
+    def _one(self, data, **kwargs):
+        if (data.get("code") is None) == (data.get("member_email") is None):
+            raise ValidationError("Give a scanned code or a member e-mail, not both.", "code")
+
+
+class VisitOut(Schema):
+    id = fields.Integer()
+    member_id = fields.String()
+    member_email = fields.String()
+    visited_at = fields.AwareDateTime()
+    checked_in_by = fields.String()
+    method = fields.String()
+
+
+class CheckInOut(Schema):
+    #: `booking`: the member's booking today was checked in; `visit`: a walk-in visit
+    kind = fields.String()
+    repeated = fields.Boolean()
+    booking = fields.Nested(BookingOut, allow_none=True)
+    visit = fields.Nested(VisitOut, allow_none=True)
+
+
+class VisitQuery(_In):
+    date = ClubDate(load_default=None)
+
+
 class WellnessClassPatch(_In):
     title = fields.String(validate=validate.Length(min=1, max=200))
     instructor = fields.String(allow_none=True, validate=validate.Length(max=200))

@@ -28,6 +28,8 @@ DYNAMIC = (
     "booking_guests",
     "guest_pass_holds",
     "guest_check_ins",
+    "walk_in_visits",
+    "pending_eventbrite_attendees",
     "pass_redemption_logs",
     "usage_ledger",
     "booking_requests",

@@ -40,6 +40,8 @@ TABLE = {
     ("GET", "/api/v1/sessions"): STAFF,
     ("GET", "/api/v1/sessions/<id>"): STAFF,
     ("GET", "/api/v1/guest-passes"): MEMBER,
+    ("POST", "/api/v1/check-ins"): STAFF,
+    ("GET", "/api/v1/visits"): STAFF,
     ("GET", "/api/v1/events"): MEMBER,
     ("GET", "/api/v1/events/<id>"): MEMBER,
     ("POST", "/api/v1/events"): STAFF,

@@ -10,6 +10,7 @@ from .events import blp as events
 from .guest_passes import blp as guest_passes
 from .resources import blp as resources
 from .sessions import blp as sessions
+from .visits import blp as visits
 from .wellness_classes import blp as wellness_classes
 
 BLUEPRINTS = [
@@ -24,4 +25,5 @@ BLUEPRINTS = [
     events,
     wellness_classes,
     calendar_feeds,
+    visits,
 ]

@@ -1,7 +1,8 @@
 """Events, classes and RSVPs from outside calendars (domain.md §9), as integrations relays them:
 integrations.calendar.event_synced upserts an event or a wellness class by its outside id (a record
 edited in our app is not overwritten); integrations.eventbrite.attendee_synced upserts the RSVP of
-one Eventbrite attendee, matched to a member by e-mail, then by name."""
+one Eventbrite attendee, matched to a member by e-mail, then by name. Integrations syncs events and
+attendees separately, so an attendee may come first: it is kept and applied when its event arrives."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ import logging
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from .. import queries
-from ..models import EVENT_CATEGORIES, ClubEvent, EventRsvp, MemberProfile, WellnessClass
+from ..models import (
+    EVENT_CATEGORIES,
+    ClubEvent,
+    EventRsvp,
+    MemberProfile,
+    PendingEventbriteAttendee,
+    WellnessClass,
+)
 from .events import event_data, rsvp_data, sync_blocks
 from .wellness import sync_class_blocks
 
@@ -43,7 +51,15 @@ def calendar_event_synced(session: Session, rt, data: dict[str, Any]) -> None:
         _upsert_class(session, rt, data)
 
 
+def _lock_eventbrite_event(session: Session, eventbrite_id: str) -> None:
+    """Serialise an Eventbrite event's sync with its attendees': an attendee either finds the event
+    or is kept where the event's sync will find it, whatever replicas race."""
+    session.execute(text("SELECT pg_advisory_xact_lock(7210103, hashtext(:id))"), {"id": eventbrite_id})
+
+
 def _upsert_event(session: Session, rt, data: dict[str, Any]) -> None:
+    if data["source"] == "eventbrite":
+        _lock_eventbrite_event(session, data["external_id"])
     column = ClubEvent.eventbrite_id if data["source"] == "eventbrite" else ClubEvent.google_calendar_id
     event = session.scalar(select(ClubEvent).where(column == data["external_id"]).with_for_update())
     if data["status"] == "cancelled":
@@ -90,6 +106,8 @@ def _upsert_event(session: Session, rt, data: dict[str, Any]) -> None:
     rt.publish(
         session, f"booking.event.{'created' if created else 'updated'}", event_data(session, event, None)
     )
+    if event.eventbrite_id is not None:
+        _apply_waiting_attendees(session, rt, event)
 
 
 def _upsert_class(session: Session, rt, data: dict[str, Any]) -> None:
@@ -140,12 +158,30 @@ def _match_member(session: Session, data: dict[str, Any]) -> queries.Person | No
 
 
 def eventbrite_attendee_synced(session: Session, rt, data: dict[str, Any]) -> None:
+    _lock_eventbrite_event(session, data["eventbrite_event_id"])
     event = session.scalar(
         select(ClubEvent).where(ClubEvent.eventbrite_id == data["eventbrite_event_id"]).with_for_update()
     )
     if event is None:
-        log.warning("eventbrite attendee for unknown event %s dropped", data["eventbrite_event_id"])
+        log.info("eventbrite attendee kept until event %s arrives", data["eventbrite_event_id"])
+        session.add(PendingEventbriteAttendee(eventbrite_event_id=data["eventbrite_event_id"], attendee=data))
         return
+    _apply_attendee(session, rt, event, data)
+
+
+def _apply_waiting_attendees(session: Session, rt, event: ClubEvent) -> None:
+    """The attendees that arrived before this event, in the order they arrived (a later sync of the
+    same person wins, as it would have)."""
+    waiting = session.execute(
+        delete(PendingEventbriteAttendee)
+        .where(PendingEventbriteAttendee.eventbrite_event_id == event.eventbrite_id)
+        .returning(PendingEventbriteAttendee.id, PendingEventbriteAttendee.attendee)
+    ).all()
+    for _id, data in sorted(waiting, key=lambda row: row[0]):
+        _apply_attendee(session, rt, event, data)
+
+
+def _apply_attendee(session: Session, rt, event: ClubEvent, data: dict[str, Any]) -> None:
     person = _match_member(session, data)
     email = person.email if person else data["email"].strip().lower()
     row = session.scalar(

@@ -1,0 +1,71 @@
+"""Integrations syncs Eventbrite events and their attendees separately, so either may arrive first:
+an attendee that comes before its event is kept and applied, in arrival order, when the event comes;
+one that comes after is applied at once. Both orders end the same."""
+
+from sqlalchemy import text
+
+from club_booking.testing import deliver, outbox
+
+from .test_event_imports import STAFF, attendee, synced
+
+
+def rsvps(client, auth):
+    [event] = client.get("/api/v1/events", headers=auth(STAFF, "staff")).get_json()
+    rows = client.get(f"/api/v1/events/{event['id']}/rsvps", headers=auth(STAFF, "staff")).get_json()
+    return {r["user_email"]: (r["status"], r["guest_count"], r["matched_user_id"]) for r in rows}
+
+
+def waiting(rt):
+    with rt.db.transaction() as session:
+        return session.execute(text("SELECT count(*) FROM pending_eventbrite_attendees")).scalar()
+
+
+EXPECTED = {
+    "ann@example.com": ("confirmed", 1, "u-ann@example.com"),
+    "zed@example.com": ("cancelled", 0, None),
+}
+
+
+def deliver_attendees(rt):
+    deliver(rt, "integrations.eventbrite.attendee_synced", attendee("ann@example.com", guest_count=3))
+    deliver(rt, "integrations.eventbrite.attendee_synced", attendee("ann@example.com", guest_count=1))
+    deliver(
+        rt,
+        "integrations.eventbrite.attendee_synced",
+        attendee("zed@example.com", first_name="Zed", status="cancelled", guest_count=0),
+    )
+
+
+def test_attendees_before_their_event_are_kept_and_applied_when_it_arrives(rt, client, auth, member):
+    member("ann@example.com", first_name="Ann")
+    deliver_attendees(rt)
+    assert waiting(rt) == 3
+    assert client.get("/api/v1/events", headers=auth(STAFF, "staff")).get_json() == []
+
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42"))
+    assert rsvps(client, auth) == EXPECTED
+    assert waiting(rt) == 0
+    assert [e["member_email"] for e in outbox(rt, "booking.rsvp.confirmed")] == ["ann@example.com"]
+
+    # The event synced again does not replay anything.
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42", title="Golf social!"))
+    assert rsvps(client, auth) == EXPECTED
+    assert len(outbox(rt, "booking.rsvp.confirmed")) == 1
+
+
+def test_attendees_after_their_event_are_applied_at_once(rt, client, auth, member):
+    member("ann@example.com", first_name="Ann")
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42"))
+    deliver_attendees(rt)
+    assert waiting(rt) == 0
+    assert rsvps(client, auth) == EXPECTED
+    assert [e["member_email"] for e in outbox(rt, "booking.rsvp.confirmed")] == ["ann@example.com"]
+
+
+def test_an_attendee_of_another_event_waits_for_its_own(rt, client, auth, member):
+    deliver(
+        rt, "integrations.eventbrite.attendee_synced", attendee("bo@example.com", eventbrite_event_id="eb-7")
+    )
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42"))
+    assert rsvps(client, auth) == {}
+    assert waiting(rt) == 1
