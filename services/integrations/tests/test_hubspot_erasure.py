@@ -351,3 +351,37 @@ def test_a_pending_tour_request_booked_by_staff_moves_the_deal(client, auth, db,
     )
     assert again.status_code == 200
     assert len(jobs_for(db, visitor, "sync_tour")) == 1  # a reschedule is not a second booking
+
+
+def test_a_tour_meeting_moves_the_deal_and_a_deleted_persons_meeting_stays_out(
+    deliver, member, hubspot_fake, hubspot_jobs, clock, db
+):
+    from club_integrations.models import Tour
+
+    start = datetime(2031, 6, 3, 18, 0, tzinfo=PT) + timedelta(days=uuid.uuid4().int % 300)
+    visitor = email()
+    contact = hubspot_fake.add("contacts", {"email": visitor, "firstname": "Val"})
+    deal = hubspot_fake.add(
+        "deals", {"dealname": "Val - tour", "dealstage": TOUR_REQUEST}, contacts=[contact]
+    )
+    hubspot_fake.add(
+        "meetings",
+        {"hs_meeting_title": "Club Tour", "hs_meeting_start_time": start.isoformat()},
+        contacts=[contact],
+    )
+    gone = member(email())
+    delete_member(deliver, gone)
+    left_behind = hubspot_fake.add("contacts", {"email": gone["email"]})
+    hubspot_fake.add(
+        "meetings",
+        {"hs_meeting_title": "Club Tour", "hs_meeting_start_time": (start + timedelta(hours=1)).isoformat()},
+        contacts=[left_behind],
+    )
+    hubspot_jobs.hubspot_meetings(None, {})
+    with db.transaction() as session:
+        emails = session.scalars(select(Tour.visitor_email).where(Tour.source == "hubspot")).all()
+    assert visitor in emails and gone["email"] not in emails
+    [job] = jobs_for(db, visitor, "sync_tour")
+    assert job.status == "pending"
+    run_queue(hubspot_jobs, clock)
+    assert hubspot_fake.objects["deals"][deal]["properties"]["dealstage"] == TOUR_BOOKED
