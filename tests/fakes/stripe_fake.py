@@ -251,6 +251,8 @@ class FakeStripe:
         ("GET", r"/v1/customers/(?P<id>[^/]+)", "retrieve_customer"),
         ("POST", r"/v1/customers/(?P<id>[^/]+)/balance_transactions", "create_balance_transaction"),
         ("POST", r"/v1/customers/(?P<id>[^/]+)", "update_customer"),
+        ("POST", r"/v1/payment_methods", "create_payment_method"),
+        ("GET", r"/v1/payment_methods/(?P<id>[^/]+)", "retrieve_payment_method"),
         ("POST", r"/v1/payment_intents", "create_payment_intent"),
         ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "retrieve_payment_intent"),
         ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/confirm", "confirm_payment_intent"),
@@ -364,6 +366,31 @@ class FakeStripe:
             customer["balance"] = _int(p["balance"])
         self.emit("customer.updated", customer)
         return customer
+
+    #: Stripe's test card tokens: a Visa that expires years from now
+    TEST_CARDS = {"pm_card_visa": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}}
+
+    def create_payment_method(self, p):
+        card = p.get("card") or {}
+        method = {
+            "id": self.new_id("pm"),
+            "object": "payment_method",
+            "type": p.get("type", "card"),
+            "customer": p.get("customer"),
+            "created": self.now(),
+            "card": {
+                "brand": card.get("brand", "visa"),
+                "last4": str(card.get("number", "4242424242424242"))[-4:],
+                "exp_month": _int(card.get("exp_month"), 12),
+                "exp_year": _int(card.get("exp_year"), 2034),
+            },
+        }
+        return self.store("payment_method", method)
+
+    def retrieve_payment_method(self, p, id):
+        if id in self.TEST_CARDS and id not in self.objects.get("payment_method", {}):
+            return {"id": id, "object": "payment_method", "type": "card", "card": dict(self.TEST_CARDS[id])}
+        return self.get("payment_method", id)
 
     # --- payment intents, charges, refunds ------------------------------------------------------
 

@@ -7,18 +7,18 @@ fails half-way and runs again never charges, refunds or creates anything twice.
 from __future__ import annotations
 
 import logging
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import stripe
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from club_shared.clubtime import utcnow
+from club_shared.clubtime import today, utcnow
 from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event, enqueue
 from club_shared.runtime import Runtime
 
-from .flows import catalog, groups, invoices, payments, privacy, subscriptions
+from .flows import cards, catalog, groups, invoices, payments, privacy, subscriptions
 from .flows.runtime_access import publish
 from .models import JOBS, StripePaymentIntent, WebhookProcessedEvent
 from .stripe_gateway import StripeGateway, gateway_for
@@ -33,6 +33,7 @@ SCHEDULE = (
     Scheduled("integrity", Daily(time(0, 0))),
     Scheduled("purge_webhook_claims", Daily(time(4, 30))),
     Scheduled("reconcile_intents", Every(timedelta(minutes=15))),
+    Scheduled("card_expiry", Daily(time(10, 15))),
 )
 
 
@@ -47,6 +48,7 @@ class BillingJobs:
             "refund_payment": self.refund_payment,
             "cancel_payment_intent": self.cancel_payment_intent,
             "grace_period": self.grace_period,
+            "card_expiry": self.card_expiry,
             "purge_webhook_claims": self.purge_webhook_claims,
             "reconcile_intents": self.reconcile_intents,
             "sync_product": self.sync_product,
@@ -134,6 +136,11 @@ class BillingJobs:
         except stripe.InvalidRequestError as exc:
             if getattr(exc, "code", None) != "payment_intent_unexpected_state":
                 raise
+
+    def card_expiry(self, session: Session, payload: dict[str, Any]) -> None:
+        period = payload.get("period")
+        club_day = date.fromisoformat(period) if isinstance(period, str) else today(self.runtime.tz)
+        cards.warn_expiring(session, self.gateway, club_day)
 
     def grace_period(self, session: Session, payload: dict[str, Any]) -> None:
         subscriptions.run_grace_period(session, self.runtime.tz, utcnow())
