@@ -21,6 +21,7 @@ from .flows.hubspot_queue import enqueue
 from .models import (
     JOBS,
     ClubSetting,
+    EventbriteAttendeeState,
     FormSubmission,
     HubspotDeal,
     HubspotSyncQueue,
@@ -222,11 +223,17 @@ def member_deleted(session: Session, event: Event) -> None:
         .where(TrackmanWebhookEvent.matched_member_email.in_(emails))
         .values(matched_member_email=None)
     )
+    on_calendar = session.scalars(
+        select(Tour.id).where(Tour.visitor_email.in_(emails), Tour.google_calendar_id.is_not(None))
+    ).all()
     session.execute(
         update(Tour)
         .where(Tour.visitor_email.in_(emails))
         .values(visitor_email=None, visitor_name="Deleted member", visitor_phone=None, notes=None)
     )
+    for tour_id in on_calendar:  # the tours calendar shows the visitor's name and phone
+        enqueue_job(session, JOBS, "calendar_push_tour", {"tour_id": tour_id})
+    session.execute(delete(EventbriteAttendeeState).where(EventbriteAttendeeState.email.in_(emails)))
     session.execute(delete(FormSubmission).where(FormSubmission.email.in_(emails)))
     session.execute(
         update(TrackmanImportRow)

@@ -164,3 +164,47 @@ def test_a_deleted_member_is_erased_and_their_export_answered(deliver, member, d
         ("create_contact", "completed", "erased"),
         ("delete_contact", "pending", None),
     }
+
+
+def test_erasure_reaches_the_tours_calendar_and_eventbrite_never_brings_them_back(
+    deliver, member, db, clock, calendar_jobs, google_fake, eventbrite_fake, outbox
+):
+    from integrations_support import CALENDAR_IDS, queued_jobs
+
+    ann = member(email())
+    start = clock.now.replace(microsecond=0) + timedelta(days=3)
+    with db.transaction() as session:
+        tour = Tour(
+            visitor_name="Ann Lee",
+            visitor_email=ann["email"],
+            visitor_phone="+1 555 0101",
+            status="scheduled",
+            source="public",
+            scheduled_at=start,
+            ends_at=start + timedelta(minutes=30),
+        )
+        session.add(tour)
+        session.flush()
+        tour_id = tour.id
+    calendar_jobs.calendar_push_tour(None, {"tour_id": tour_id})
+    [pushed] = google_fake.events(CALENDAR_IDS["tours"])
+    assert pushed["summary"] == "Tour: Ann Lee"
+    gala = eventbrite_fake.add_event("Gala", start, start + timedelta(hours=3))
+    eventbrite_fake.add_attendee(gala, ann["email"], "Ann Lee")
+    calendar_jobs.eventbrite_sync(None, {})
+    assert [r["email"] for r in outbox("integrations.eventbrite.attendee_synced")] == [ann["email"]]
+
+    deliver(
+        "membership.member.deleted",
+        {"member_id": ann["member_id"], "email": ann["email"], "linked_emails": []},
+    )
+    [job] = [j for j in queued_jobs(db, "calendar_push_tour") if j.payload["tour_id"] == tour_id]
+    calendar_jobs.calendar_push_tour(None, job.payload)
+    [pushed] = google_fake.events(CALENDAR_IDS["tours"])
+    assert pushed["summary"] == "Tour: Deleted member" and "555" not in pushed.get("description", "")
+
+    bo = f"bo.{uuid.uuid4().hex[:6]}@example.com"
+    eventbrite_fake.add_attendee(gala, ann["email"], "Ann Lee")  # another ticket under her address
+    eventbrite_fake.add_attendee(gala, bo, "Bo Kim")
+    calendar_jobs.eventbrite_sync(None, {})
+    assert [r["email"] for r in outbox("integrations.eventbrite.attendee_synced")] == [ann["email"], bo]

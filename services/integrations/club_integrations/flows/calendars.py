@@ -23,6 +23,7 @@ from ..outside.calendars import (
     OutsideError,
     SyncTokenExpired,
 )
+from . import common
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,8 @@ def _attendees(runtime: Runtime, client: EventbriteClient, event_id: str) -> int
     published = 0
     with runtime.db.transaction() as session:
         for rsvp in rules.group_attendees(event_id, everyone):
+            if common.excluded(session, rsvp["email"]):  # a deleted person: never brought back
+                continue
             fingerprint = rules.fingerprint(rsvp)
             state = session.scalar(
                 select(EventbriteAttendeeState)
