@@ -546,10 +546,18 @@ def on_rsvp_changed(session: Session, event: Event) -> None:
 
 def on_enrollment_changed(session: Session, event: Event) -> None:
     data = event.data
+    by_club = data["status"] == "cancelled" and (data["changed_by"] or "").lower() not in (
+        "",
+        data["member_email"].lower(),
+    )
     notify.notify_member(
         session,
         data["member_email"],
-        messages.enrolment_changed(data["class_id"], data["class_title"], data["status"]),
+        messages.enrolment_cancelled_by_club(
+            data["class_id"], data["class_title"], str(data["date"]), data["start_time"]
+        )
+        if by_club
+        else messages.enrolment_changed(data["class_id"], data["class_title"], data["status"]),
     )
     _remember_item(
         session, "wellness", data["class_id"], data, data["class_title"], data["status"] == "confirmed"

@@ -43,6 +43,7 @@ CONTEXTS = {
     "grace_reminder": {"first_name": EVIL, "days_left": 2},
     "day_pass": {"product": EVIL, "pass_code": "DP-1", "valid_until": EVIL, "purchase_id": 1},
     "event_cancelled": {"first_name": EVIL, "title": EVIL, "when": EVIL},
+    "wellness_cancelled": {"title": EVIL, "when": EVIL},
     "tour_confirmation": {"visitor_name": EVIL, "when": EVIL},
     "notice": {"title": EVIL, "message": EVIL, "link": "/bookings/1"},
 }

@@ -219,6 +219,40 @@ def test_a_moved_class_tells_seats_and_waitlist_once(deliver, db):
     assert _upcoming(db, "wellness", class_id, waiting) is None  # no seat, no reminder
 
 
+def test_a_place_cancelled_by_the_club_is_pushed_and_emailed_once(deliver, db):
+    seat, own = _address("seat"), _address("own")
+    class_id = uuid.uuid4().int % 10**9
+    for email in (seat, own):
+        _subscribe(db, email)
+    enrolment = {
+        "enrollment_id": 1,
+        "class_id": class_id,
+        "class_title": EVIL,
+        "category": "Yoga",
+        "instructor": "Ines",
+        "member_id": "u-1",
+        "member_email": seat,
+        "member_name": "Sam Seat",
+        "status": "cancelled",
+        "previous_status": "confirmed",
+        "date": "2030-06-12",
+        "start_time": "09:00",
+        "starts_at": "2030-06-12T16:00:00+00:00",
+        "duration_minutes": 60,
+        "late": False,
+        "changed_by": "desk@club.example.com",
+    }
+    _twice(deliver, "booking.enrollment.cancelled", enrolment)
+    [told] = _notifications(db, seat)
+    assert (told.type, told.related_id) == ("wellness_cancelled", class_id) and _pushed(db, told)
+    assert "Wed 12 Jun at 09:00" in told.message
+    assert [e.template for e in _emails(db, seat)] == ["wellness_cancelled"]
+    # the member's own cancelling is in-app only: it is not news to them
+    _twice(deliver, "booking.enrollment.cancelled", enrolment | {"member_email": own, "changed_by": own})
+    [mine] = _notifications(db, own)
+    assert mine.type == "wellness_cancelled" and not _pushed(db, mine) and _emails(db, own) == []
+
+
 def test_data_export_part_holds_the_members_rows_under_every_address(deliver, db, runtime):
     ann, linked, other = _address("ann"), _address("ann.golf"), _address("other")
     _subscribe(db, ann)

@@ -104,6 +104,13 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         f"{_HELLO}\n\n{{{{ title }}}} on {{{{ when }}}} is cancelled, and your RSVP with it. "
         "We're sorry to miss you there.\n",
     ),
+    "wellness_cancelled": (
+        "Cancelled: {{ title }}, {{ when }}",
+        "<p>Hello,</p><p>The club cancelled your place in <b>{{ title }}</b> on {{ when }}. We're sorry "
+        'for the change; <a href="{{ app_url }}/wellness">other classes</a> have places.</p>',
+        "Hello,\n\nThe club cancelled your place in {{ title }} on {{ when }}. We're sorry for the change; "
+        "other classes have places: {{ app_url }}/wellness\n",
+    ),
     "tour_confirmation": (
         "Your tour of {{ club_name }}: {{ when }}",
         "<p>Hi {{ visitor_name }},</p><p>Your tour is booked for <b>{{ when }}</b>. We look forward to "

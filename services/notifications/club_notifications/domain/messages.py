@@ -399,6 +399,20 @@ def enrolment_changed(class_id: int, title: str, status: str) -> Message:
     )
 
 
+def enrolment_cancelled_by_club(class_id: int, title: str, day: str, start: str) -> Message:
+    """Staff cancelled the member's place (or the whole class): unlike the member's own cancelling,
+    this is news to them, so it is pushed and e-mailed."""
+    return Message(
+        type="wellness_cancelled",
+        title=f"Cancelled: {title}",
+        message=f"The club cancelled your place in {title} on {when(day, start)}.",
+        related_type="wellness_class",
+        related_id=class_id,
+        push=True,
+        email=Email("wellness_cancelled", {"title": title, "when": when(day, start)}),
+    )
+
+
 def waitlist_promoted(class_id: int, title: str, day: str, start: str) -> Message:
     return Message(
         type="wellness_promoted",
