@@ -308,6 +308,13 @@ def data_export_requested(session: Session, event: Event) -> None:
             TrackmanUnmatchedBooking.customer_email.in_(emails)
             | TrackmanUnmatchedBooking.resolved_email.in_(emails),
         ),
+        "trackman_webhook_events": rows(
+            TrackmanWebhookEvent,
+            TrackmanWebhookEvent.booking["customer_email"].astext.in_(emails)
+            | TrackmanWebhookEvent.matched_member_email.in_(emails),
+        ),
+        "hubspot_sync_queue": rows(HubspotSyncQueue, HubspotSyncQueue.entity_id.in_(emails)),
+        "eventbrite_attendees": rows(EventbriteAttendeeState, EventbriteAttendeeState.email.in_(emails)),
     }
     PUBLISHER.publish(
         session,

@@ -142,6 +142,9 @@ def test_a_deleted_member_is_erased_and_their_export_answered(deliver, member, d
     assert (
         len(part["part"]["trackman_bay_slots"]) == 1 and part["part"]["members"][0]["email"] == ann["email"]
     )
+    # what was (to be) sent to HubSpot about her is hers too
+    assert [j["action"] for j in part["part"]["hubspot_sync_queue"]] == ["create_contact"]
+    assert part["part"]["trackman_webhook_events"] == [] and part["part"]["eventbrite_attendees"] == []
 
     deliver(
         "membership.member.deleted",
