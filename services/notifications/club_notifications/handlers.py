@@ -111,6 +111,7 @@ def on_member_email_changed(session: Session, event: Event) -> None:
         PushSubscription.user_email,
         CommunicationLog.member_email,
         Upcoming.user_email,
+        FeeWaiver.member_email,
     ):
         session.execute(update(column.class_).where(column == old).values({column.key: new}))
     session.execute(
@@ -137,6 +138,7 @@ def on_member_deleted(session: Session, event: Event) -> None:
         (CommunicationLog, CommunicationLog.member_email),
         (DismissedNotice, DismissedNotice.user_email),
         (Upcoming, Upcoming.user_email),
+        (FeeWaiver, FeeWaiver.member_email),
     ):
         session.execute(delete(model).where(column.in_(addresses)))
 
@@ -422,6 +424,7 @@ def on_data_export_requested(session: Session, event: Event) -> None:
         ("push_subscriptions", PushSubscription, PushSubscription.user_email, ("keys",)),
         ("user_dismissed_notices", DismissedNotice, DismissedNotice.user_email, ()),
         ("communication_logs", CommunicationLog, CommunicationLog.member_email, ()),
+        ("fee_waivers", FeeWaiver, FeeWaiver.member_email, ()),
     ):
         rows = session.scalars(select(model).where(column.in_(addresses)).order_by(model.id)).all()
         part[name] = [_exported(row, skip) for row in rows]

@@ -292,6 +292,7 @@ def test_data_export_part_holds_the_members_rows_under_every_address(deliver, db
     assert (data["email"], data["service"]) == (ann, "notifications")
     assert sorted(part) == [
         "communication_logs",
+        "fee_waivers",
         "notifications",
         "push_subscriptions",
         "user_dismissed_notices",

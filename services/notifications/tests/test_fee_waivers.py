@@ -126,3 +126,18 @@ def test_admins_hear_of_waivers_unreviewed_for_12_hours_until_reviewed(deliver, 
         session.execute(delete(Notification).where(Notification.user_email == admin))
     _review_run(runtime)
     assert _told(db, admin) == []
+
+
+def test_a_members_waivers_follow_their_address_and_go_with_their_account(deliver, db):
+    booking_id = uuid.uuid4().int % 10**9
+    old = f"old.{uuid.uuid4().hex[:8]}@example.com"
+    deliver("billing.fee.waived", _waived(booking_id) | {"member_email": old})
+    new = "new." + old
+    deliver("membership.member.email_changed", {"member_id": "m9", "old_email": old, "new_email": new})
+    with db.transaction() as session:
+        assert session.scalars(
+            select(FeeWaiver.member_email).where(FeeWaiver.booking_id == booking_id)
+        ).all() == [new]
+    deliver("membership.member.deleted", {"member_id": "m9", "email": new, "linked_emails": []})
+    with db.transaction() as session:
+        assert session.scalars(select(FeeWaiver).where(FeeWaiver.booking_id == booking_id)).all() == []
