@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test stack lint format bench generate help
+.PHONY: run test stack lint format bench load generate help
 .DEFAULT_GOAL := help
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make stack  - each service and worker as its own process behind nginx on :8080"
 	@echo "make lint   - ruff"
 	@echo "make bench  - the benchmarks under bench/, results appended to bench/RESULTS.md"
+	@echo "make load   - locust's mix through a stack of its own, 60 s at 100 requests/s (LOAD_ARGS=...)"
 
 $(SYNCED):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +45,6 @@ generate: $(SYNCED)
 
 bench: $(SYNCED)
 	@for script in bench/*/run.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+load: $(SYNCED)
+	$(BIN)/python bench/load/run.py $(LOAD_ARGS)

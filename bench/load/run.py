@@ -3,13 +3,16 @@
 Every service (gunicorn web processes and worker, as `make stack` runs them) behind nginx from the
 generated config with its production limits, on ephemeral ports, in databases and a bus namespace
 of this run's own (dropped and deleted afterwards); membership signs tokens with a key pair made
-here and notifications sends its e-mail to the e-mail fake. Members (VIP, waiver signed) and one
-staff user are created through membership's API; then locust, as a process of its own
+here and notifications sends its e-mail to the e-mail fake. Members (VIP, waiver signed) and
+staff users are created through membership's API; then locust, as a process of its own
 (bench/load/locustfile.py), signs them in by code and runs the mix: availability, booking
 requests followed to their approval by staff, cancellations, fees, notifications, and
-`GET /api/v1/resources` as the ceiling.
+`GET /api/v1/resources` as the ceiling. Each member paces itself (locust's constant throughput)
+at its share of the rate; there are enough of them that a member waiting on a slow answer does
+not hold the total rate down until answers take over (members / rate) seconds.
 
-    .venv/bin/python bench/load/run.py [--seconds 60] [--rate 100] [--members 20] [--no-record]
+    .venv/bin/python bench/load/run.py [--seconds 60] [--warmup 15] [--rate 100] [--members 60]
+                                       [--staff 3] [--no-record]
 
 Targets: no errors; availability p99 ≤ 30 ms; create booking p50 ≤ 20 ms and p99 ≤ 100 ms. Each
 request type's p50/p95/p99 is also given as a ratio to the ceiling's. Appends to bench/RESULTS.md.
@@ -36,10 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
 from benchkit import REPO, load_average, machine, now, record, summary  # noqa: E402
 
-from club_gateway.localstack import LocalStack  # noqa: E402
+from club_gateway.routes import SERVICE_NAMES  # noqa: E402
 from club_shared.auth import Identity, generate_key_pair, sign_access_token  # noqa: E402
-from club_shared.config import with_database  # noqa: E402
-from club_shared.testing.services import find_postgres, find_rabbitmq  # noqa: E402
+from club_shared.config import Settings, with_database  # noqa: E402
+from club_shared.db import drop_database  # noqa: E402
+from club_shared.testing.services import delete_bus_namespace, find_postgres, find_rabbitmq  # noqa: E402
+from club_shared.testing.stack import LocalStack, find_nginx, stack_env  # noqa: E402
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 CEILING = "GET /api/v1/resources (ceiling)"
@@ -50,8 +55,8 @@ TARGET_CREATE_P50 = 20.0
 TARGET_CREATE_P99 = 100.0
 
 
-def seed(stack: LocalStack, private_pem: str, count: int) -> tuple[list[str], str]:
-    """VIP members with the current waiver signed, and a staff user, made through membership
+def seed(stack: LocalStack, private_pem: str, count: int, desks: int) -> tuple[list[str], list[str]]:
+    """VIP members with the current waiver signed, and `desks` staff users, made through membership
     itself (straight to its web process: seeding is not what is measured); returns their e-mails
     once booking and billing have heard of every member over the bus."""
     base = f"http://{stack.web['membership'][0]}"
@@ -100,15 +105,16 @@ def seed(stack: LocalStack, private_pem: str, count: int) -> tuple[list[str], st
         if signed.status_code != 200:
             raise RuntimeError(f"{email} signing the waiver: {signed.status_code} {signed.text[:300]}")
         members.append(email)
-    staff = f"desk.{tag}@load.example"
-    made = session.post(
-        f"{base}/api/v1/staff",
-        json={"email": staff, "name": "Desk Load", "role": "staff"},
-        headers=admin,
-        timeout=10,
-    )
-    if made.status_code != 201:
-        raise RuntimeError(f"creating staff {staff}: {made.status_code} {made.text[:300]}")
+    staff = [f"desk{n}.{tag}@load.example" for n in range(desks)]
+    for email in staff:
+        made = session.post(
+            f"{base}/api/v1/staff",
+            json={"email": email, "name": "Desk Load", "role": "staff"},
+            headers=admin,
+            timeout=10,
+        )
+        if made.status_code != 201:
+            raise RuntimeError(f"creating staff {email}: {made.status_code} {made.text[:300]}")
 
     checks = {
         "booking": "SELECT count(*) FROM member_profiles WHERE email = ANY(%s) AND waiver_signed_at IS NOT NULL",
@@ -125,13 +131,19 @@ def seed(stack: LocalStack, private_pem: str, count: int) -> tuple[list[str], st
 
 
 def database_url(stack: LocalStack, service: str) -> str:
-    """libpq's form of the service's database URL (psycopg, the locust process)."""
+    """libpq's form of the service's database URL."""
     url = with_database(stack.env["DATABASE_URL"], f"{stack.env['CLUB_DATABASE_PREFIX']}{service}")
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def run_locust(
-    stack: LocalStack, members: list[str], staff: str, rate: float, seconds: float, out: Path
+    stack: LocalStack,
+    members: list[str],
+    staff: list[str],
+    rate: float,
+    seconds: float,
+    warmup: float,
+    out: Path,
 ) -> None:
     # Members' tasks are paced; staff approvals come on top, one per booking asked for (about a
     # tenth of the tasks): the members' share is what is left of `rate`.
@@ -139,10 +151,13 @@ def run_locust(
     env = {
         **os.environ,
         "LOAD_MEMBERS": json.dumps(members),
-        "LOAD_STAFF": staff,
-        "LOAD_MEMBERSHIP_DB": database_url(stack, "membership"),
+        "LOAD_STAFF": json.dumps(staff),
         "LOAD_MEMBER_RATE": str(rate * 0.92 / users),
         "LOAD_SAMPLES": str(out),
+        "EMAIL_API_BASE": stack.env["EMAIL_API_BASE"],
+        "EMAIL_API_KEY": stack.env["EMAIL_API_KEY"],
+        "LOAD_WARMUP": str(warmup),
+        "LOAD_SECONDS": str(seconds),
     }
     command = [
         sys.executable,
@@ -154,18 +169,18 @@ def run_locust(
         "--host",
         stack.gateway,
         "--users",
-        str(users + 1),
+        str(users + len(staff)),
         "--spawn-rate",
-        str(users + 1),
+        str(users + len(staff)),
         "--run-time",
-        f"{seconds:g}s",
+        f"{seconds + warmup:g}s",
         "--stop-timeout",
         "5",
         "--only-summary",
         "--loglevel",
         "WARNING",
     ]
-    subprocess.run(command, env=env, cwd=REPO, check=False, timeout=seconds + 120)
+    subprocess.run(command, env=env, cwd=REPO, check=False, timeout=seconds + warmup + 120)
 
 
 def report(found: dict, seconds: float) -> tuple[list[dict], bool]:
@@ -212,16 +227,16 @@ def table(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=15.0, help="seconds of load before the measured ones")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second, all types together")
     parser.add_argument(
-        "--members", type=int, default=20, help="members signed in (each from its own address)"
+        "--members", type=int, default=60, help="members signed in (each from its own address)"
     )
+    parser.add_argument("--staff", type=int, default=3, help="staff users approving the requests")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
-    nginx_bin = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
-    )
+    nginx_bin = find_nginx()
     if not nginx_bin:
         print("nginx not found: the load runs through the gateway")
         return 2
@@ -232,31 +247,37 @@ def main() -> int:
     tag = secrets.token_hex(3)
     email = FakeEmailProvider().start()
     env = {
-        **os.environ,
-        "DATABASE_URL": find_postgres(),
-        "AMQP_URL": find_rabbitmq(),
-        "CLUB_DATABASE_PREFIX": f"club_load{tag}_",
-        "BUS_NAMESPACE": f"club_load{tag}",
-        "CLUB_ENV": "production",
-        "JWT_PUBLIC_KEY": public_pem,
+        **stack_env(find_postgres(), find_rabbitmq(), f"club_load{tag}_", f"club_load{tag}", public_pem),
         "JWT_PRIVATE_KEY": private_pem,
         "EMAIL_API_BASE": email.url,
         "EMAIL_API_KEY": email.api_key,
         "EMAIL_FROM": "Clubhouse <club@load.example>",
-        "LOG_LEVEL": "WARNING",
+        # as `make stack` runs them: production settings, gunicorn's defaults from gunicorn_conf
+        "CLUB_ENV": "production",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_CMD_ARGS": "--no-control-socket",
     }
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    stack = LocalStack(
+        work, env, web={s: 1 for s in SERVICE_NAMES}, workers=SERVICE_NAMES, nginx_bin=nginx_bin
+    )
     load_before = load_average()
     out = work / "samples.json"
     try:
-        with LocalStack(work / "stack", env, nginx_bin=nginx_bin) as stack:
-            members, staff = seed(stack, private_pem, args.members)
-            print(f"stack up at {stack.gateway}; {len(members)} members and {staff} seeded")
-            run_locust(stack, members, staff, args.rate, args.seconds, out)
-            load_after = load_average()
+        stack.start()
+        members, staff = seed(stack, private_pem, args.members, args.staff)
+        print(f"stack up at {stack.gateway}; {len(members)} members and {len(staff)} staff seeded")
+        run_locust(stack, members, staff, args.rate, args.seconds, args.warmup, out)
+        load_after = load_average()
         found = json.loads(out.read_text())
     finally:
+        stack.stop()
         email.stop()
+        for service in SERVICE_NAMES:
+            drop_database(database_url(stack, service))
+            delete_bus_namespace(
+                env["AMQP_URL"], env["BUS_NAMESPACE"], service, Settings.from_env(service).bus_retry_delays_ms
+            )
         shutil.rmtree(work, ignore_errors=True)
     rows, ok = report(found, args.seconds)
     print(table(rows))
@@ -267,11 +288,11 @@ def main() -> int:
         record(
             "## load: the club's mix through the gateway (locust)",
             INTRO,
-            f"### {now()}: {args.seconds:g} s at {args.rate:g} requests/s, {args.members} members + 1 staff\n\n"
+            f"### {now()}: {args.seconds:g} s measured after {args.warmup:g} s of warm-up, at {args.rate:g} requests/s, {args.members} members + {args.staff} staff\n\n"
             f"Machine: {machine()}; load average {load_before} before, {load_after} at the end "
             f"(1/5/15 min; other work shared the machine). Achieved {rows[-1]['rate_per_s']} requests/s. "
             f"Targets met: {'yes' if ok else 'no'}.\n"
-            f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --rate {args.rate:g} --members {args.members}`\n\n"
+            f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --warmup {args.warmup:g} --rate {args.rate:g} --members {args.members} --staff {args.staff}`\n\n"
             + table(rows),
         )
     return 0 if ok else 1
@@ -281,9 +302,9 @@ INTRO = """
 `bench/load/run.py` (`make load`): every service as `make stack` runs it (gunicorn web processes and
 worker each) behind nginx from the generated config with its production rate limits, PostgreSQL and
 RabbitMQ on the same machine, in databases and a bus namespace of the run's own. Locust, in a process
-of its own, drives members who sign in by e-mailed code (read from membership's outbox), each from an
-address of its own, at a constant total rate: availability, booking requests followed until a staff
-user (signed in the same way) approves them, cancellations, fees (of a booking approved over 10 s
+of its own, drives members who sign in by e-mailed code (read from the e-mail fake), each from an
+address of its own, at a constant total rate: availability, booking requests followed until staff
+(signed in the same way) approve them, cancellations, fees (of a booking approved over 10 s
 before, else a preview), notifications. The ceiling is `GET /api/v1/resources`: booking's smallest
 read through the same nginx and gunicorn; each type's p50/p95/p99 is also given divided by the
 ceiling's. Targets: no errors; availability p99 ≤ 30 ms; create booking p50 ≤ 20 ms, p99 ≤ 100 ms.

@@ -5,6 +5,9 @@
   body without from/to/subject → 422, in Resend's error shape `{statusCode, message, name}`. The
   same `Idempotency-Key` gets the same id and is recorded once. A test can ask for the next answers
   (429 with Retry-After, 500, ...).
+- `GET /emails?to=<address>` (same key): what was sent to the address, oldest first, as
+  `[{id, subject, text}]` — not Resend's API: how a process other than the test's (a load run's
+  locust) reads the sign-in codes members are sent.
 - `webhook(...)`: a delivery event (email.delivered, email.bounced, email.complained...) as Resend
   posts it, with the Svix headers `svix-id`, `svix-timestamp` and `svix-signature` = `v1,` +
   base64(HMAC-SHA256(secret, "<id>.<timestamp>.<body>")), the secret being `whsec_<base64>`.
@@ -148,10 +151,16 @@ class FakeEmailProvider:
     def _handle(self, request: Request) -> Response:
         with self._changed:
             self.requests += 1
-        if request.path != "/emails" or request.method != "POST":
+        if request.path != "/emails" or request.method not in ("GET", "POST"):
             return self._error(404, "not found", "not_found")
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, "API key is invalid", "invalid_api_key")
+        if request.method == "GET":
+            found = [
+                {"id": m.id, "subject": m.body["subject"], "text": m.body.get("text")}
+                for m in self.sent_to(request.args.get("to", ""))
+            ]
+            return Response(json.dumps(found), mimetype="application/json")
         if self._answers:
             status, body, headers = self._answers.pop(0)
             return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
