@@ -14,4 +14,9 @@ def seed_demo_club(apps: dict) -> None:
     from club_membership.seed import seed_demo
 
     seed_demo(apps["membership"].extensions["club"])
+    # Booking: a few bookings of those members on the next open days (approved, pending, a
+    # confirmed conference room), once the members have reached booking through the bus.
+    from club_booking.seed import seed_demo as seed_bookings
+
+    seed_bookings(apps["booking"].extensions["club"])
     log.info("demo club seeded")
