@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, String, and_, event, exists, func, literal, null, or_, select, text, union_all
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from .domain.availability import Busy
 from .domain.settings import BookingSettings
@@ -36,6 +38,39 @@ STAFF_ROLES = ("staff", "admin", "golf_instructor")
 #: range instead of every earlier row.
 LONGEST = timedelta(days=2)
 ACCESS_STATUSES = ("active", "trialing", "past_due")
+
+
+# --- reads remembered for one unit of work -----------------------------------------------------
+
+#: `session.info` key of what this transaction has already read (people, rosters). Creating or
+#: approving a booking asks for the same member and roster several times; the first answer stands
+#: until the transaction writes something other than an event (a handler that updates a profile and
+#: reads it again sees the new row).
+_MEMO = "club_booking.memo"
+
+
+def memo(session: Session) -> dict[Any, Any]:
+    return session.info.setdefault(_MEMO, {})
+
+
+def _is_outbox(obj: Any) -> bool:
+    return getattr(obj, "__tablename__", None) == "outbox"
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_after_flush(session: Session, _context) -> None:
+    if _MEMO in session.info and not all(
+        _is_outbox(obj) for obj in chain(session.new, session.dirty, session.deleted)
+    ):
+        del session.info[_MEMO]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_after_write(state: ORMExecuteState) -> None:
+    if _MEMO in state.session.info and (state.is_insert or state.is_update or state.is_delete):
+        target = getattr(state.statement, "table", None)
+        if getattr(target, "name", None) != "outbox":
+            del state.session.info[_MEMO]
 
 
 def settings(session: Session) -> BookingSettings:
@@ -69,19 +104,23 @@ def occupancy(
 ) -> dict[int, list[Busy]]:
     """Everything that blocks each resource somewhere in `span`: requests in an occupying status,
     sessions without an occupying request (TrackMan bookings arrive as sessions) until cancelled,
-    availability blocks (closures write blocks). domain.md §4.3."""
+    availability blocks (closures write blocks). domain.md §4.3. One round trip: availability and
+    every create, approve and reschedule ask it."""
     ids = list(resource_ids)
     found: dict[int, list[Busy]] = {rid: [] for rid in ids}
     if not ids:
         return found
+    no_text, no_int = null().cast(String), null().cast(Integer)
     requests = select(
+        literal("booking").label("kind"),
         BookingRequest.id,
         BookingRequest.resource_id,
         BookingRequest.starts_at,
         BookingRequest.ends_at,
-        BookingRequest.status,
-        BookingRequest.user_email,
-        BookingRequest.session_id,
+        BookingRequest.status.label("label"),
+        BookingRequest.user_email.label("text"),
+        BookingRequest.session_id.label("other_id"),
+        null().label("flag"),
     ).where(
         BookingRequest.resource_id.in_(ids),
         BookingRequest.status.in_(OCCUPYING),
@@ -91,25 +130,15 @@ def occupancy(
     )
     if exclude_request_id is not None:
         requests = requests.where(BookingRequest.id != exclude_request_id)
-    for req in session.execute(requests):
-        found[req.resource_id].append(
-            Busy(
-                Span(req.starts_at, req.ends_at),
-                "booking",
-                details={
-                    "booking_id": req.id,
-                    "status": req.status,
-                    "owner_email": req.user_email,
-                    "session_id": req.session_id,
-                },
-            )
-        )
     sessions = select(
+        literal("session"),
         BookingSession.id,
         BookingSession.resource_id,
         BookingSession.starts_at,
         BookingSession.ends_at,
         BookingSession.source,
+        no_text,
+        no_int,
         BookingSession.is_unmatched,
     ).where(
         BookingSession.resource_id.in_(ids),
@@ -128,41 +157,53 @@ def occupancy(
                 BookingRequest.session_id == BookingSession.id, BookingRequest.id == exclude_request_id
             )
         )
-    for ses in session.execute(sessions):
-        found[ses.resource_id].append(
-            Busy(
-                Span(ses.starts_at, ses.ends_at),
-                "session",
-                details={"session_id": ses.id, "source": ses.source, "is_unmatched": ses.is_unmatched},
-            )
-        )
     blocks = select(
+        literal("block"),
         AvailabilityBlock.id,
         AvailabilityBlock.resource_id,
         AvailabilityBlock.starts_at,
         AvailabilityBlock.ends_at,
         AvailabilityBlock.block_type,
-        AvailabilityBlock.closure_id,
         AvailabilityBlock.notes,
+        AvailabilityBlock.closure_id,
+        null(),
     ).where(
         AvailabilityBlock.resource_id.in_(ids),
         AvailabilityBlock.starts_at < span.end,
         AvailabilityBlock.starts_at > span.start - LONGEST,
         AvailabilityBlock.ends_at > span.start,
     )
-    for block in session.execute(blocks):
-        found[block.resource_id].append(
-            Busy(
-                Span(block.starts_at, block.ends_at),
-                "closure" if block.block_type == "closure" else "block",
+    for row in session.execute(union_all(requests, sessions, blocks)):
+        busy_span = Span(row.starts_at, row.ends_at)
+        if row.kind == "booking":
+            busy = Busy(
+                busy_span,
+                "booking",
                 details={
-                    "block_id": block.id,
-                    "block_type": block.block_type,
-                    "closure_id": block.closure_id,
-                    "notes": block.notes,
+                    "booking_id": row.id,
+                    "status": row.label,
+                    "owner_email": row.text,
+                    "session_id": row.other_id,
                 },
             )
-        )
+        elif row.kind == "session":
+            busy = Busy(
+                busy_span,
+                "session",
+                details={"session_id": row.id, "source": row.label, "is_unmatched": row.flag},
+            )
+        else:
+            busy = Busy(
+                busy_span,
+                "closure" if row.label == "closure" else "block",
+                details={
+                    "block_id": row.id,
+                    "block_type": row.label,
+                    "closure_id": row.other_id,
+                    "notes": row.text,
+                },
+            )
+        found[row.resource_id].append(busy)
     return found
 
 
@@ -174,6 +215,17 @@ def lock_resource(session: Session, resource_id: int) -> None:
 def lock_member(session: Session, email: str) -> None:
     """Serialise one member's bookings (taken after any resource lock: resource first, then member)."""
     session.execute(text("SELECT pg_advisory_xact_lock(7210102, hashtext(:email))"), {"email": email})
+
+
+def lock_resource_and_member(session: Session, resource_id: int | None, email: str) -> None:
+    """Both locks in one round trip, resource first (PostgreSQL evaluates a select list in order)."""
+    if resource_id is None:
+        lock_member(session, email)
+        return
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(7210101, :id), pg_advisory_xact_lock(7210102, hashtext(:email))"),
+        {"id": resource_id, "email": email},
+    )
 
 
 # --- members (read model) ----------------------------------------------------------------------
@@ -217,15 +269,30 @@ def _person(profile: MemberProfile) -> Person:
 
 def person_by_email(session: Session, email: str) -> Person | None:
     email = email.strip().lower()
-    profile = session.scalar(
-        select(MemberProfile).where(
+    known = memo(session)
+    if ("person", email) in known:
+        return known["person", email]
+    # Their linked e-mails come along (emails_of asks next, nearly always).
+    linked = (
+        select(func.array_agg(MemberEmail.email))
+        .where(MemberEmail.member_id == MemberProfile.member_id)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(MemberProfile, linked).where(
             or_(
                 MemberProfile.email == email,
                 MemberProfile.member_id.in_(select(MemberEmail.member_id).where(MemberEmail.email == email)),
             )
         )
-    )
-    return _person(profile) if profile else None
+    ).first()
+    if row is None:
+        known["person", email] = None
+        return None
+    profile, emails = row
+    known["person", email] = person = _person(profile)
+    known["linked", person.member_id] = frozenset(emails or ())
+    return person
 
 
 def person_by_id(session: Session, member_id: str) -> Person | None:
@@ -239,8 +306,12 @@ def emails_of(session: Session, email: str) -> set[str]:
     person = person_by_email(session, email)
     if person is None:
         return {email}
-    linked = session.scalars(select(MemberEmail.email).where(MemberEmail.member_id == person.member_id))
-    return {email, person.email, *linked}
+    known = memo(session)
+    if ("linked", person.member_id) not in known:
+        known["linked", person.member_id] = frozenset(
+            session.scalars(select(MemberEmail.email).where(MemberEmail.member_id == person.member_id))
+        )
+    return {email, person.email, *known["linked", person.member_id]}
 
 
 def tier(session: Session, slug: str | None) -> TierLimits | None:

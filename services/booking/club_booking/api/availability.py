@@ -14,13 +14,25 @@ from .. import queries
 from ..domain.availability import merge
 from ..domain.timeranges import day_span
 from ..schemas import AvailabilityOut, AvailabilityQuery
-from .common import caller, local, signed_in, unit_of_work
+from .common import caller, signed_in, unit_of_work
 
 blp = Blueprint("availability", __name__, url_prefix="/api/v1/availability", description="Free and busy time")
 
 
-def _span(span):
-    return {"start": local(span.start).isoformat(), "end": local(span.end).isoformat()}
+class _ClubTimes(dict):
+    """Instants as club-time ISO strings, each converted once: the five resources of a day share
+    their slot boundaries, and a day is a few hundred of them."""
+
+    def __init__(self, tz):
+        super().__init__()
+        self.tz = tz
+
+    def __missing__(self, instant):
+        self[instant] = text = instant.astimezone(self.tz).isoformat()
+        return text
+
+    def span(self, span) -> dict[str, str]:
+        return {"start": self[span.start], "end": self[span.end]}
 
 
 @blp.get("")
@@ -42,13 +54,14 @@ def availability(query):
         mine = queries.emails_of(session, who.email) if who.email else set()
         busy = queries.occupancy(session, [r.id for r in resources], whole_day)
     open_span = settings.business_hours.span(day, tz)
+    club_span = _ClubTimes(tz).span
     out = []
     for resource in resources:
         merged = merge(whole_day, open_span, busy[resource.id], resource.slot_minutes)
         items = []
         for b in merged.busy:
             own = b.details.get("owner_email") in mine
-            item = {**_span(b.span), "kind": b.kind, "mine": own}
+            item = {**club_span(b.span), "kind": b.kind, "mine": own}
             if who.is_staff or own:
                 item.update(
                     {k: b.details.get(k) for k in ("booking_id", "status", "owner_email", "session_id")}
@@ -62,10 +75,10 @@ def availability(query):
                 "name": resource.name,
                 "type": resource.type,
                 "slot_minutes": resource.slot_minutes,
-                "open": _span(open_span) if open_span else None,
+                "open": club_span(open_span) if open_span else None,
                 "busy": items,
-                "free": [_span(s) for s in merged.free],
-                "slots": [{**_span(s.span), "available": s.available} for s in merged.slots],
+                "free": [club_span(s) for s in merged.free],
+                "slots": [{**club_span(s.span), "available": s.available} for s in merged.slots],
             }
         )
     # Dumped here rather than by the schema (which documents it): a day is a few hundred small

@@ -52,17 +52,18 @@ def move(
     """Guarded status change: from any status in `among` (default: every status allowed to reach
     `to`) that the machine allows; 409 STATE_CONFLICT otherwise."""
     allowed = sources_of(to, among)
-    done = session.execute(
+    # RETURNING refreshes `req` (the same object, from the identity map) in the same round trip.
+    moved = session.execute(
         update(BookingRequest)
         .where(BookingRequest.id == req.id, BookingRequest.status.in_(allowed))
         .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done != 1:
+        .returning(BookingRequest)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalar_one_or_none()
+    if moved is None:
         raise Problem(
             409, f"A {req.status} booking cannot become {to}.", code="STATE_CONFLICT", status_now=req.status
         )
-    session.refresh(req)
 
 
 def _append_note(existing: str | None, note: str) -> str:
@@ -110,8 +111,7 @@ def approve(
                 409, "That TrackMan booking is linked to another request.", code="TRACKMAN_ID_TAKEN"
             )
 
-    queries.lock_resource(session, resource.id)
-    queries.lock_member(session, req.user_email)
+    queries.lock_resource_and_member(session, resource.id, req.user_email)
     span = Span(req.starts_at, req.ends_at)
     check_resource_free(session, resource.id, span, exclude_request_id=req.id)
     check_people_free(session, declared_people(session, req), span, exclude_request_id=req.id)

@@ -19,7 +19,7 @@ from ..models import (
     MemberProfile,
     Resource,
 )
-from ..queries import STAFF_ROLES
+from ..queries import STAFF_ROLES, memo
 
 
 def _hhmm(value) -> str:
@@ -40,7 +40,16 @@ def _staff_emails(session: Session, emails: set[str]) -> set[str]:
 
 def roster(session: Session, req: BookingRequest) -> list[dict[str, Any]]:
     """The booking's participants as the fee input lists them: the session's frozen roster once it
-    exists, else the declared one (slot 1 = the owner)."""
+    exists, else the declared one (slot 1 = the owner). Read once per transaction until it writes:
+    the event and the response of the same change list the same people."""
+    known = memo(session)
+    key = ("roster", req.id, req.session_id)
+    if key not in known:
+        known[key] = _read_roster(session, req)
+    return [dict(p) for p in known[key]]
+
+
+def _read_roster(session: Session, req: BookingRequest) -> list[dict[str, Any]]:
     if req.session_id is not None:
         rows = session.scalars(
             select(BookingParticipant)
@@ -71,6 +80,32 @@ def roster(session: Session, req: BookingRequest) -> list[dict[str, Any]]:
     ).all()
     held = session.scalar(select(GuestPassHold.passes_held).where(GuestPassHold.booking_id == req.id)) or 0
     staff = _staff_emails(session, {req.user_email} | {m.user_email for m in members})
+    return _declared_roster(req, members, guests, held, staff)
+
+
+def remember_declared_roster(
+    session: Session,
+    req: BookingRequest,
+    members: list[BookingMember],
+    guests: list[BookingGuest],
+    held: int,
+    staff: set[str],
+) -> None:
+    """The declared roster the transaction has just written, so that its event and its response
+    do not read it back (forgotten, like every memo, at the transaction's next write)."""
+    known = memo(session)
+    known["roster", req.id, None] = _declared_roster(req, members, guests, held, staff)
+
+
+def _declared_roster(
+    req: BookingRequest,
+    members: list[BookingMember],
+    guests: list[BookingGuest],
+    held: int,
+    staff: set[str],
+) -> list[dict[str, Any]]:
+    members = sorted(members, key=lambda m: m.slot_number)
+    guests = sorted(guests, key=lambda g: g.slot_number)
     people: list[dict[str, Any]] = []
     if not any(m.is_primary for m in members):
         people.append(_declared_owner(req, req.user_email in staff))
@@ -160,13 +195,19 @@ def publish_booking(
     rt.publish(session, event_type, {**booking_data(session, req, source), **extra})
 
 
-def publish_session_created(session: Session, rt: Runtime, ses: BookingSession) -> None:
+def publish_session_created(
+    session: Session, rt: Runtime, ses: BookingSession, booking_ids: list[int] | None = None
+) -> None:
+    """`booking_ids` when the caller knows them (a session it just made for one request)."""
     resource = session.get(Resource, ses.resource_id)
-    booking_ids = list(
-        session.scalars(
-            select(BookingRequest.id).where(BookingRequest.session_id == ses.id).order_by(BookingRequest.id)
+    if booking_ids is None:
+        booking_ids = list(
+            session.scalars(
+                select(BookingRequest.id)
+                .where(BookingRequest.session_id == ses.id)
+                .order_by(BookingRequest.id)
+            )
         )
-    )
     rt.publish(
         session,
         "booking.session.created",

@@ -19,7 +19,7 @@ from ..domain.settings import BookingSettings
 from ..domain.timeranges import Span, booking_span
 from ..models import BookingGuest, BookingMember, BookingRequest, Resource
 from . import passes, sessions
-from .publishing import publish_booking
+from .publishing import publish_booking, remember_declared_roster
 
 
 def refuse(exc: rules.RuleBroken) -> Problem:
@@ -229,9 +229,7 @@ def create_request(
         raise refuse(exc) from None
 
     # Resource first, then member: every booking of the bay and of the member is checked in turn.
-    if resource is not None:
-        queries.lock_resource(session, resource.id)
-    queries.lock_member(session, owner_email)
+    queries.lock_resource_and_member(session, resource.id if resource else None, owner_email)
 
     confirm_now = kind == "conference_room" and settings.conference_auto_confirm
     if not owner_is_staff:
@@ -284,10 +282,13 @@ def create_request(
     )
     session.add(req)
     session.flush()
-    write_declared_roster(session, req, players, fresh=True)
+    members, guests = write_declared_roster(session, req, players, fresh=True)
     named_guests = sum(1 for p in players if p.type == "guest" and not p.is_placeholder)
-    if kind == "simulator":
-        passes.hold(session, rt, req, named_guests, now)
+    held = passes.hold(session, rt, req, named_guests, now) if kind == "simulator" else 0
+    staff = {p.email for p in players if p.type == "member" and p.is_staff}
+    if person is not None and person.is_staff:
+        staff.add(person.email)
+    remember_declared_roster(session, req, members, guests, held, staff)
     publish_booking(session, rt, "booking.request.created", req, "booking_preview", created_by=actor.email)
     if confirm_now:
         req.status = "confirmed"
@@ -300,14 +301,15 @@ def create_request(
 
 def write_declared_roster(
     session: Session, req: BookingRequest, players: list[rules.Player], *, fresh: bool = False
-) -> None:
-    """The roster before a session exists: `booking_members` (slot 1 = the owner) and `booking_guests`."""
+) -> tuple[list[BookingMember], list[BookingGuest]]:
+    """The roster before a session exists: `booking_members` (slot 1 = the owner) and `booking_guests`;
+    the rows written."""
     if not fresh:
         for model in (BookingMember, BookingGuest):
             for row in session.scalars(select(model).where(model.booking_id == req.id)):
                 session.delete(row)
         session.flush()
-    session.add(
+    members = [
         BookingMember(
             booking_id=req.id,
             user_id=req.user_id,
@@ -316,20 +318,22 @@ def write_declared_roster(
             slot_number=1,
             is_primary=True,
         )
-    )
+    ]
+    guests: list[BookingGuest] = []
     for slot, p in enumerate(players, start=2):
         if p.type == "member":
-            session.add(
+            members.append(
                 BookingMember(
                     booking_id=req.id,
                     user_id=p.member_id,
                     user_email=p.email,
                     display_name=p.name,
                     slot_number=slot,
+                    is_primary=False,  # the same columns as the owner's row: one INSERT for all
                 )
             )
         else:
-            session.add(
+            guests.append(
                 BookingGuest(
                     booking_id=req.id,
                     guest_name=p.name,
@@ -338,4 +342,6 @@ def write_declared_roster(
                     is_placeholder=p.is_placeholder,
                 )
             )
+    session.add_all([*members, *guests])
     session.flush()
+    return members, guests

@@ -32,15 +32,7 @@ def find_or_create(
             select(BookingSession).where(BookingSession.trackman_booking_id == req.trackman_booking_id)
         )
     if found is None:
-        found = session.scalar(
-            select(BookingSession).where(
-                live,
-                BookingSession.resource_id == req.resource_id,
-                BookingSession.session_date == req.request_date,
-                BookingSession.starts_at == req.starts_at,
-            )
-        )
-    if found is None:
+        # The exact start is one of the overlapping sessions: one query, the exact one first.
         found = session.scalar(
             select(BookingSession)
             .where(
@@ -50,7 +42,8 @@ def find_or_create(
                 BookingSession.starts_at < req.ends_at,
                 BookingSession.ends_at > req.starts_at,
             )
-            .order_by(BookingSession.starts_at)
+            .order_by((BookingSession.starts_at == req.starts_at).desc(), BookingSession.starts_at)
+            .limit(1)
         )
     created = found is None
     if created:
@@ -76,7 +69,7 @@ def find_or_create(
     else:
         ensure_owner(session, req, found)
     if created:
-        publish_session_created(session, rt, found)
+        publish_session_created(session, rt, found, [req.id])
     return found, created
 
 
