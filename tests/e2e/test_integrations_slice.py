@@ -2,8 +2,8 @@
 membership.member.created carried by the bus (in memory and on RabbitMQ) to integrations' consumer,
 the HubSpot job it queued sent by the queue worker to the fake HubSpot; a TrackMan webhook
 through the gateway landing in integrations' outbox for booking; and an event pulled from the fake
-Google Calendar and an Eventbrite event with a member's attendee ending up as booking's events and
-RSVP."""
+Google Calendar (an event and a wellness class) and an Eventbrite event with a member's attendee
+ending up as booking's events, class and RSVP."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def eventbrite():
 
 
 EVENTS_CALENDAR = "events@group.calendar.google.com"
+WELLNESS_CALENDAR = "wellness@group.calendar.google.com"
 
 
 @pytest.fixture(params=["memory", "rabbitmq"])
@@ -71,7 +72,7 @@ def suite(request, settings_for, migrated, hubspot, google, eventbrite):
         trackman_webhook_secret="tm-e2e-secret",
         google_calendar_access_token=google.token,
         google_calendar_api_base=google.url,
-        google_calendar_ids=f"events={EVENTS_CALENDAR}",
+        google_calendar_ids=f"events={EVENTS_CALENDAR},wellness={WELLNESS_CALENDAR}",
         eventbrite_token=eventbrite.token,
         eventbrite_api_base=eventbrite.url,
         eventbrite_organization_id=eventbrite.organization_id,
@@ -172,7 +173,7 @@ def test_calendar_and_eventbrite_reach_bookings_events_and_rsvps(suite, keys, go
     from sqlalchemy import select
     from werkzeug.test import Client
 
-    from club_booking.models import ClubEvent, EventRsvp
+    from club_booking.models import ClubEvent, EventRsvp, WellnessClass
     from club_integrations.jobs import Jobs
 
     pt = ZoneInfo("America/Los_Angeles")
@@ -194,10 +195,12 @@ def test_calendar_and_eventbrite_reach_bookings_events_and_rsvps(suite, keys, go
     google_id = google.add(
         EVENTS_CALENDAR, "Wine Night", start, start + timedelta(hours=3), description="Category: Social"
     )
+    yoga_id = google.add(WELLNESS_CALENDAR, "Yoga - Morning Flow with Kim", start, start + timedelta(hours=1))
     jobs.calendar_sync(None, {})
-    _handled_by_booking(
-        suite, _published(integrations, "integrations.calendar.event_synced", external_id=google_id)
-    )
+    for external_id in (google_id, yoga_id):
+        _handled_by_booking(
+            suite, _published(integrations, "integrations.calendar.event_synced", external_id=external_id)
+        )
 
     # the Eventbrite event first, then its attendee (an attendee ahead of its event is booking's own case)
     gala = eventbrite.add_event(
@@ -219,6 +222,13 @@ def test_calendar_and_eventbrite_reach_bookings_events_and_rsvps(suite, keys, go
         wine = session.scalar(select(ClubEvent).where(ClubEvent.google_calendar_id == google_id))
         assert (wine.title, wine.source, wine.category) == ("Wine Night", "google", "Social")
         assert wine.starts_at == start and wine.ends_at == start + timedelta(hours=3)
+        yoga = session.scalar(select(WellnessClass).where(WellnessClass.google_calendar_id == yoga_id))
+        assert (yoga.category, yoga.title, yoga.instructor, yoga.starts_at) == (
+            "Yoga",
+            "Morning Flow",
+            "Kim",
+            start,
+        )
         event = session.scalar(select(ClubEvent).where(ClubEvent.eventbrite_id == gala))
         assert (event.source, event.max_capacity, event.starts_at) == ("eventbrite", 80, start)
         [rsvp] = session.scalars(select(EventRsvp).where(EventRsvp.event_id == event.id)).all()
