@@ -17,7 +17,9 @@ ANN_ID = f"u-{ANN}"
 def scan(client, auth, code=None, role="staff", **body):
     if code is not None:
         body["code"] = code
-    return client.post("/api/v1/check-ins", json=body, headers=auth(STAFF if role != "member" else ANN, role))
+    return client.post(
+        "/api/v1/booking-requests/check-in", json=body, headers=auth(STAFF if role != "member" else ANN, role)
+    )
 
 
 @pytest.fixture
@@ -72,10 +74,10 @@ def test_without_a_booking_today_a_scan_is_a_walk_in_once(client, auth, ann, clo
         (ANN_ID, "qr", True, "active"),
         (ANN_ID, "manual", False, "active"),
     ]
-    visits = client.get("/api/v1/visits?date=2026-05-20", headers=auth(STAFF, "staff")).get_json()
+    visits = client.get("/api/v1/usage/visits?date=2026-05-20", headers=auth(STAFF, "staff")).get_json()
     assert [v["method"] for v in visits] == ["qr", "manual"]
-    assert client.get("/api/v1/visits?date=2026-05-21", headers=auth(STAFF, "staff")).get_json() == []
-    assert len(client.get("/api/v1/visits", headers=auth(STAFF, "staff")).get_json()) == 2
+    assert client.get("/api/v1/usage/visits?date=2026-05-21", headers=auth(STAFF, "staff")).get_json() == []
+    assert len(client.get("/api/v1/usage/visits", headers=auth(STAFF, "staff")).get_json()) == 2
 
 
 def test_a_booking_that_already_ended_today_makes_a_walk_in(client, auth, ann, clock, rt):
@@ -93,7 +95,7 @@ def test_bad_scans_are_problems(client, auth, ann, member):
     problem(scan(client, auth, "MEMBER:nobody"), 404, "UNKNOWN_MEMBER")
     problem(scan(client, auth, member_email="nobody@example.com"), 404, "UNKNOWN_MEMBER")
     problem(scan(client, auth, f"MEMBER:{ANN_ID}", role="member"), 403)
-    problem(client.get("/api/v1/visits", headers=auth(ANN)), 403)
-    problem(client.get("/api/v1/visits?date=someday", headers=auth(STAFF, "staff")), 422)
+    problem(client.get("/api/v1/usage/visits", headers=auth(ANN)), 403)
+    problem(client.get("/api/v1/usage/visits?date=someday", headers=auth(STAFF, "staff")), 422)
     member("gone@example.com", status="cancelled")
     problem(scan(client, auth, "MEMBER:u-gone@example.com"), 409, "MEMBERSHIP_INACTIVE")

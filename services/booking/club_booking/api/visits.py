@@ -1,5 +1,6 @@
-"""/api/v1/check-ins and /api/v1/visits: staff check members in at the door by QR code or member
-card (their booking today, else a walk-in visit) and list the day's walk-ins."""
+"""Check-in at the door: staff scan a member's QR code or member card
+(POST /api/v1/booking-requests/check-in: their booking today, else a walk-in visit) and list a day's
+walk-ins (GET /api/v1/usage/visits). Both live under booking's gateway prefixes."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _visit(visit: WalkInVisit) -> dict:
     return data
 
 
-@blp.post("/check-ins")
+@blp.post("/booking-requests/check-in")
 @staff_only
 @blp.arguments(CheckInIn)
 @blp.response(201, CheckInOut)
@@ -57,7 +58,7 @@ def check_in(body):
         }, status
 
 
-@blp.get("/visits")
+@blp.get("/usage/visits")
 @staff_only
 @blp.arguments(VisitQuery, location="query")
 @blp.response(200, VisitOut(many=True))
