@@ -3,8 +3,9 @@
 - `<service>.audit.recorded` from every other service → `admin_audit_log` (once per event id).
 - `<service>.data_export.part_written` from every service → the parts of a member's data export.
 - billing: subscriptions, membership payments, grace expiry, disputes, checkouts → status and tier
-  (Stripe-billed members only); booking: first booking; integrations: invited applicants, HubSpot
-  profile fills; notifications: bounces and complaints (`actions/inbound.py`).
+  (Stripe-billed members only); booking: first booking, walk-in visits (`lifetime_visits`);
+  integrations: invited applicants, HubSpot profile fills; notifications: bounces and complaints
+  (`actions/inbound.py`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ HANDLERS = {
     "billing.group_item.added": inbound.group_item_added,
     "billing.group_item.failed": inbound.group_item_failed,
     "booking.request.created": inbound.first_booking,
+    "booking.visit.recorded": inbound.visit_recorded,
     "integrations.application.invited": inbound.application_invited,
     "integrations.hubspot.contact_updated": inbound.hubspot_contact_updated,
     "notifications.email.bounced": inbound.email_bounced,

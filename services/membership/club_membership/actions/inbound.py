@@ -433,6 +433,14 @@ def first_booking(session: Session, event: Event) -> None:
         user.first_booking_at = event.occurred_at
 
 
+def visit_recorded(session: Session, event: Event) -> None:
+    """booking.visit.recorded: a walk-in visit counts toward the member's lifetime visits (the
+    consumer's inbox makes a redelivered event count once)."""
+    user = _find(session, email=event.data["member_email"], customer_id=None)
+    if user is not None:
+        user.lifetime_visits += 1
+
+
 def email_bounced(session: Session, event: Event) -> None:
     user = _find(session, email=event.data["email"], customer_id=None)
     if user is not None and user.email_delivery_status != "bounced":
