@@ -21,8 +21,10 @@ request type's p50/p95/p99 is also given as a ratio to the ceiling's. Appends to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -44,7 +46,7 @@ from club_shared.auth import Identity, generate_key_pair, sign_access_token  # n
 from club_shared.config import Settings, with_database  # noqa: E402
 from club_shared.db import drop_database  # noqa: E402
 from club_shared.testing.services import delete_bus_namespace, find_postgres, find_rabbitmq  # noqa: E402
-from club_shared.testing.stack import LocalStack, find_nginx, stack_env  # noqa: E402
+from club_shared.testing.stack import LocalStack, descendants, find_nginx, stack_env  # noqa: E402
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 CEILING = "GET /api/v1/resources (ceiling)"
@@ -183,6 +185,31 @@ def run_locust(
     subprocess.run(command, env=env, cwd=REPO, check=False, timeout=seconds + warmup + 120)
 
 
+def cpu_seconds(stack: LocalStack) -> dict[str, float]:
+    """CPU time (user + system) so far of each Procfile process and everything under it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, process in stack.processes.items():
+        total = 0
+        for pid in [process.pid, *descendants(process.pid)]:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        used[name] = total / tick
+    return used
+
+
+def children_cpu() -> float:
+    """CPU time of the children this process has waited for (locust, once it has ended)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], wall: float) -> str:
+    shares = sorted(((after[n] - before.get(n, 0.0)) / wall, n) for n in after)
+    return ", ".join(f"{name} {share:.2f}" for share, name in reversed(shares) if share >= 0.01)
+
+
 def report(found: dict, seconds: float) -> tuple[list[dict], bool]:
     names = sorted(set(found["samples"]) | set(found["failures"]))
     ceiling = summary(found["samples"].get(CEILING, []))
@@ -267,7 +294,12 @@ def main() -> int:
         stack.start()
         members, staff = seed(stack, private_pem, args.members, args.staff)
         print(f"stack up at {stack.gateway}; {len(members)} members and {len(staff)} staff seeded")
+        cpu_before, started = cpu_seconds(stack), time.monotonic()
+        cpu_before["locust"] = children_cpu()
         run_locust(stack, members, staff, args.rate, args.seconds, args.warmup, out)
+        cpu = cpu_line(
+            cpu_before, {**cpu_seconds(stack), "locust": children_cpu()}, time.monotonic() - started
+        )
         load_after = load_average()
         found = json.loads(out.read_text())
     finally:
@@ -281,6 +313,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     rows, ok = report(found, args.seconds)
     print(table(rows))
+    print(f"CPU, cores used over the run (warm-up included): {cpu}")
     print(
         f"overall {rows[-1]['rate_per_s']} requests/s over {args.seconds:g} s; targets met: {'yes' if ok else 'no'}"
     )
@@ -290,8 +323,9 @@ def main() -> int:
             INTRO,
             f"### {now()}: {args.seconds:g} s measured after {args.warmup:g} s of warm-up, at {args.rate:g} requests/s, {args.members} members + {args.staff} staff\n\n"
             f"Machine: {machine()}; load average {load_before} before, {load_after} at the end "
-            f"(1/5/15 min; other work shared the machine). Achieved {rows[-1]['rate_per_s']} requests/s. "
-            f"Targets met: {'yes' if ok else 'no'}.\n"
+            f"(1/5/15 min; other work shared the machine). Asked for {args.rate:g}, achieved {rows[-1]['rate_per_s']} requests/s. "
+            f"Targets met: {'yes' if ok else 'no'}. CPU of the stack's processes over the run, warm-up included, "
+            f"in cores (of {os.cpu_count()}; PostgreSQL and RabbitMQ not counted): {cpu}.\n"
             f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --warmup {args.warmup:g} --rate {args.rate:g} --members {args.members} --staff {args.staff}`\n\n"
             + table(rows),
         )
