@@ -198,33 +198,31 @@ def _booking_args(data: dict) -> tuple[int, str, str, str]:
 
 def _remember_booking(session: Session, data: dict, active: bool = True) -> None:
     """Keep the booking in the reminders' read model for each person on it (or mark it inactive)."""
-    people = _people(data)
-    if active:
-        session.execute(
-            update(Upcoming)
-            .where(
-                Upcoming.kind == "booking",
-                Upcoming.item_id == data["booking_id"],
-                Upcoming.user_email.not_in(people),
-            )
-            .values(active=False)
+    people = _people(data) if active else []
+    gone = (
+        update(Upcoming)
+        .where(
+            Upcoming.kind == "booking",
+            Upcoming.item_id == data["booking_id"],
+            Upcoming.user_email.not_in(people),
         )
-    else:
-        session.execute(
-            update(Upcoming)
-            .where(Upcoming.kind == "booking", Upcoming.item_id == data["booking_id"])
-            .values(active=False)
-        )
+        .values(active=False)
+    )
+    if not people:
+        session.execute(gone)
         return
+    values = {
+        "title": _resource(data),
+        "local_date": data["date"],
+        "start_time": data["start_time"][:5],
+        "starts_at": data["starts_at"],
+        "active": True,
+    }
+    # Those no longer on the booking are marked inactive in a CTE of the first upsert: one statement
+    # for the usual booking of one member (every approval runs this; each statement is cached).
+    gone_cte = gone.returning(Upcoming.user_email).cte("gone")
     for email in people:
-        values = {
-            "title": _resource(data),
-            "local_date": data["date"],
-            "start_time": data["start_time"][:5],
-            "starts_at": data["starts_at"],
-            "active": True,
-        }
-        session.execute(
+        upsert = (
             insert(Upcoming)
             .values(kind="booking", item_id=data["booking_id"], user_email=email, **values)
             .on_conflict_do_update(
@@ -232,6 +230,7 @@ def _remember_booking(session: Session, data: dict, active: bool = True) -> None
                 set_={**values, "reminded_on": None},
             )
         )
+        session.execute(upsert.add_cte(gone_cte) if email == people[0] else upsert)
 
 
 def on_booking_created(session: Session, event: Event) -> None:

@@ -75,27 +75,28 @@ class Deliveries:
     # --- push -----------------------------------------------------------------------------------
 
     def push_notification(self, session: Session, payload: dict[str, Any]) -> None:
-        notification = session.get(Notification, payload["notification_id"])
-        if notification is None or not self.push.enabled:
-            return  # deleted since, or push is off: the in-app row is all there is
-        subscriptions = session.scalars(
-            select(PushSubscription.id).where(PushSubscription.user_email == notification.user_email)
-        ).all()
-        for subscription_id in subscriptions:
-            self._push_to(session, notification, subscription_id, attempt=0)
+        if not self.push.enabled:
+            return  # push is off: the in-app row is all there is
+        # The notification with each of its member's browsers, in one query (none: deleted since).
+        for notification, subscription in session.execute(
+            select(Notification, PushSubscription)
+            .join(PushSubscription, PushSubscription.user_email == Notification.user_email)
+            .where(Notification.id == payload["notification_id"])
+            .order_by(PushSubscription.id)
+        ):
+            self._push_to(session, notification, subscription, attempt=0)
 
     def push_one(self, session: Session, payload: dict[str, Any]) -> None:
         notification = session.get(Notification, payload["notification_id"])
-        if notification is None or not self.push.enabled:
+        subscription = session.get(PushSubscription, payload["subscription_id"])
+        if notification is None or subscription is None or not self.push.enabled:
             return
-        self._push_to(session, notification, payload["subscription_id"], attempt=payload["attempt"])
+        if subscription.user_email == notification.user_email:
+            self._push_to(session, notification, subscription, attempt=payload["attempt"])
 
     def _push_to(
-        self, session: Session, notification: Notification, subscription_id: int, attempt: int
+        self, session: Session, notification: Notification, subscription: PushSubscription, attempt: int
     ) -> None:
-        subscription = session.get(PushSubscription, subscription_id)
-        if subscription is None or subscription.user_email != notification.user_email:
-            return
         if not self.push.endpoint_allowed(subscription.endpoint):
             session.delete(subscription)
             return
@@ -121,7 +122,9 @@ class Deliveries:
             log.warning("push refused", extra={"subscription_id": subscription.id, "error": str(exc)})
             return
         if result.status == "sent":
-            subscription.last_used_at = func.now()
+            used = subscription.last_used_at
+            if used is None or used < utcnow() - rules.PUSH_USE_RECORDED_EVERY:  # a write per push is waste
+                subscription.last_used_at = func.now()
         elif result.status == "gone":
             session.delete(subscription)
         elif attempt + 1 < rules.MAX_DELIVERY_ATTEMPTS:
@@ -141,6 +144,7 @@ class Deliveries:
                     "attempt": attempt + 1,
                 },
                 run_at=now + delay,
+                priority=rules.PUSH_PRIORITY,
             )
         else:
             log.warning("push given up", extra={"subscription_id": subscription.id, "attempts": attempt + 1})
@@ -209,8 +213,9 @@ class Deliveries:
         rendered = emails.render(
             payload["template"], {**payload["context"], **secret}, app_url=self.settings.app_base_url
         )
+        suppressed = notify.is_suppressed(session, entry.member_email)  # before the entry changes: one update
         entry.subject, entry.body = emails.loggable(payload["template"], rendered)
-        if notify.is_suppressed(session, entry.member_email):
+        if suppressed:
             entry.status = "suppressed"
             self._forget(session, secret_row)
             return
@@ -339,7 +344,7 @@ def make_jobs(
 ) -> JobRunner:
     deliveries = Deliveries(runtime, email, push_channel)
     announce(deliveries.email, deliveries.push)
-    return JobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE, threads=2, alert=alert_staff)
+    return JobRunner(runtime.db, JOBS, deliveries.jobs(), runtime.tz, SCHEDULE, threads=4, alert=alert_staff)
 
 
 def alert_staff(session: Session, failed: FailedJob) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, text
+from sqlalchemy import case, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
@@ -33,49 +33,52 @@ def notify_member(session: Session, email: str, message: Message) -> Notificatio
     """The in-app row (and push / e-mail jobs as the message asks), or None when nothing is sent:
     a placeholder address, or the same title to the same person about the same thing < 60 s ago.
 
-    This runs for every event of a busy consumer, so it keeps to few statements: a lock, one query
-    for everything it must know, one insert per row it writes."""
+    This runs for every event of a busy consumer, so it keeps to few statements: the lock (which
+    also asks whether the member has a browser subscribed), then one insert that is skipped when it
+    would be a duplicate."""
     email = rules.normalise_email(email)
     if rules.is_placeholder(email):
         return None
     notification = None
     if message.in_app:
-        # Serialise concurrent writers of the same (user, title, related id) so the dedupe holds.
+        # Serialise concurrent writers of the same (user, title, related id) so the dedupe holds: the
+        # insert is a statement of its own, taken after the lock, so it sees what such a writer committed.
         key = rules.dedupe_key(email, message.title, message.related_id)
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
-        facts = session.execute(
+        subscribed = session.execute(
             select(
-                func.now(),
-                select(func.max(Notification.created_at))
-                .where(
-                    Notification.user_email == email,
-                    Notification.title == message.title[:200],
-                    Notification.related_id.is_not_distinct_from(message.related_id),
-                )
-                .scalar_subquery(),
+                func.pg_advisory_xact_lock(func.hashtextextended(key, 0)),
                 exists().where(PushSubscription.user_email == email),
             )
-        ).one()
-        now, previous, subscribed = facts
-        if rules.is_duplicate(previous, now):
-            return None
-        row = session.execute(
+        ).one()[1]
+        title = message.title[:200]
+        values = {
+            "user_email": email,
+            "type": message.type,
+            "title": title,
+            "message": message.message,
+            "related_id": message.related_id,
+            "related_type": message.related_type,
+            "link": message.link,
+            "is_read": False,
+        }
+        columns = Notification.__table__.c
+        recent = exists().where(
+            Notification.user_email == email,
+            Notification.title == title,
+            Notification.related_id.is_not_distinct_from(message.related_id),
+            Notification.created_at > func.now() - rules.DEDUPE_WINDOW,
+        )
+        notification = session.execute(
             insert(Notification)
-            .values(
-                user_email=email,
-                type=message.type,
-                title=message.title[:200],
-                message=message.message,
-                related_id=message.related_id,
-                related_type=message.related_type,
-                link=message.link,
-                is_read=False,
+            .from_select(
+                list(values), select(*(literal(v, columns[k].type) for k, v in values.items())).where(~recent)
             )
             .returning(Notification)
-        ).scalar_one()
-        notification = row
+        ).scalar_one_or_none()
+        if notification is None:
+            return None
         if message.push and subscribed:
-            enqueue(session, JOBS, "push", {"notification_id": notification.id})
+            enqueue(session, JOBS, "push", {"notification_id": notification.id}, priority=rules.PUSH_PRIORITY)
     if message.email is not None:
         queue_email(session, email, message.email)
     return notification
@@ -116,20 +119,20 @@ def queue_email(
     to = rules.normalise_email(to)
     if rules.is_placeholder(to):
         return None
-    suppressed = is_suppressed(session, to)
     entry = session.execute(
         insert(CommunicationLog)
         .values(
             member_email=to,
             type="email",
             direction="outbound",
-            status="suppressed" if suppressed else "queued",
+            # In the insert itself: one round trip for every e-mail a busy consumer queues.
+            status=case((exists().where(EmailSuppression.email == to), "suppressed"), else_="queued"),
             template=email.template,
             created_by="system",
         )
         .returning(CommunicationLog)
     ).scalar_one()
-    if suppressed:
+    if entry.status == "suppressed":
         return entry
     payload: dict[str, Any] = {"log_id": entry.id, "template": email.template, "context": email.context}
     if secret is not None:

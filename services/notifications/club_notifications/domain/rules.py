@@ -12,6 +12,10 @@ from email.utils import parsedate_to_datetime
 DEDUPE_WINDOW = timedelta(seconds=60)
 #: Push subscriptions unused for this long are pruned (§10).
 PUSH_PRUNE_AFTER = timedelta(days=90)
+#: A subscription's last use is recorded at most this often (it only decides the pruning).
+PUSH_USE_RECORDED_EVERY = timedelta(days=1)
+#: Members wait on their pushes: those jobs go before e-mails, digests and clean-ups.
+PUSH_PRIORITY = 10
 #: A sign-in code is worth sending only while it is valid (membership.signin.code_issued).
 SIGNIN_CODE_TTL = timedelta(minutes=15)
 
@@ -36,11 +40,6 @@ def normalise_email(email: str) -> str:
 def is_placeholder(email: str, patterns: tuple[str, ...] = DEFAULT_PLACEHOLDER_PATTERNS) -> bool:
     address = normalise_email(email)
     return not address or "@" not in address or any(fnmatch.fnmatchcase(address, p) for p in patterns)
-
-
-def is_duplicate(previous_created_at: datetime | None, now: datetime) -> bool:
-    """A notification like one created at `previous_created_at` is dropped if that was < 60 s ago."""
-    return previous_created_at is not None and now - previous_created_at < DEDUPE_WINDOW
 
 
 def dedupe_key(user_email: str, title: str, related_id: int | None) -> str:
