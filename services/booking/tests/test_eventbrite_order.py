@@ -7,6 +7,7 @@ from sqlalchemy import text
 from club_booking.testing import deliver, outbox
 
 from .test_event_imports import STAFF, attendee, synced
+from .test_wellness import race
 
 
 def rsvps(client, auth):
@@ -69,3 +70,36 @@ def test_an_attendee_of_another_event_waits_for_its_own(rt, client, auth, member
     deliver(rt, "integrations.calendar.event_synced", synced("eb-42"))
     assert rsvps(client, auth) == {}
     assert waiting(rt) == 1
+
+
+def test_an_attendee_racing_its_event_across_two_replicas_is_never_lost(rt, service_runtime, member):
+    """Each round the event and one attendee arrive at the same moment on two consumers: the
+    attendee is applied whichever commits first."""
+    other = service_runtime("booking")
+    member("ann@example.com", first_name="Ann")
+    try:
+        for n in range(8):
+            eventbrite_id = f"eb-race-{n}"
+            race(
+                [
+                    lambda i=eventbrite_id: deliver(
+                        rt, "integrations.calendar.event_synced", synced(i, title=f"Social {i}")
+                    ),
+                    lambda i=eventbrite_id: deliver(
+                        other,
+                        "integrations.eventbrite.attendee_synced",
+                        attendee("ann@example.com", eventbrite_event_id=i),
+                    ),
+                ]
+            )
+        with rt.db.transaction() as session:
+            applied = session.execute(
+                text(
+                    "SELECT e.eventbrite_id FROM event_rsvps r JOIN events e ON e.id = r.event_id"
+                    " WHERE r.user_email = 'ann@example.com' AND r.status = 'confirmed'"
+                )
+            ).scalars()
+            assert sorted(applied) == sorted(f"eb-race-{n}" for n in range(8))
+        assert waiting(rt) == 0
+    finally:
+        other.db.dispose()

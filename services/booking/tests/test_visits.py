@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from club_booking.app import create_app
 from club_booking.testing import outbox, problem
 
 from .test_lifecycle import ANN, STAFF, act, book, fees
+from .test_wellness import race
 
 ANN_ID = f"u-{ANN}"
 
@@ -99,3 +101,16 @@ def test_bad_scans_are_problems(client, auth, ann, member):
     problem(client.get("/api/v1/usage/visits?date=someday", headers=auth(STAFF, "staff")), 422)
     member("gone@example.com", status="cancelled")
     problem(scan(client, auth, "MEMBER:u-gone@example.com"), 409, "MEMBERSHIP_INACTIVE")
+
+
+def test_scans_racing_on_two_replicas_make_one_visit(auth, ann, service_runtime, clock, rt):
+    runtimes = [service_runtime("booking"), service_runtime("booking")]
+    try:
+        clients = [create_app(runtime=r, clock=clock).test_client() for r in runtimes]
+        results = race([lambda i=i: scan(clients[i % 2], auth, f"MEMBER:{ANN_ID}") for i in range(6)])
+        assert sorted(r.status_code for r in results) == [200] * 5 + [201]
+        assert len({r.get_json()["visit"]["id"] for r in results}) == 1
+        assert len(outbox(rt, "booking.visit.recorded")) == 1
+    finally:
+        for r in runtimes:
+            r.db.dispose()
