@@ -3,12 +3,14 @@ membership.member.created carried by the bus (in memory and on RabbitMQ) to inte
 the HubSpot job it queued sent by the queue worker to the fake HubSpot; a TrackMan webhook
 through the gateway landing in integrations' outbox for booking; and an event pulled from the fake
 Google Calendar (an event and a wellness class) and an Eventbrite event with a member's attendee
-ending up as booking's events, class and RSVP."""
+ending up as booking's events, class and RSVP; and a member's account deletion, completed by an
+admin, reaching HubSpot as the contact's GDPR deletion."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -235,3 +237,53 @@ def test_calendar_and_eventbrite_reach_bookings_events_and_rsvps(suite, keys, go
         assert (rsvp.user_email, rsvp.source, rsvp.status) == (address, "eventbrite", "confirmed")
         assert (rsvp.guest_count, rsvp.ticket_class) == (1, "VIP")
         assert rsvp.matched_user_id == created.get_json()["id"]
+
+
+def test_a_deleted_member_is_erased_from_hubspot_through_the_queue(suite, keys, hubspot):
+    from werkzeug.test import Client
+
+    from club_integrations.jobs import Jobs
+    from club_integrations.models import SyncExclusion
+
+    client = Client(suite.app)
+    admin = sign_access_token(keys[0], "clubhouse", Identity("1", "desk@club.example.com", "admin"), 900)
+    address = f"hana.{uuid.uuid4().hex[:8]}@example.com"
+    created = client.post(
+        "/api/v1/members",
+        json={"email": address, "first_name": "Hana", "last_name": "Ito"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    integrations = suite.runtimes["integrations"]
+    [member_created] = _published(suite.runtimes["membership"], "membership.member.created", email=address)
+    wait_for_handled(integrations, "integrations", member_created["event_id"], timeout=15)
+    worker = Jobs(integrations, sleep=lambda s: None).queue_worker()
+    for _ in range(50):
+        if worker.run_once().claimed == 0 or hubspot.contact(address):
+            break
+    assert hubspot.contact(address) is not None
+
+    member = sign_access_token(
+        keys[0], "clubhouse", Identity(created.get_json()["id"], address, "member"), 900
+    )
+    asked = client.post(
+        "/api/v1/account/deletion",
+        json={"reason": "Moving away"},
+        headers={"Authorization": f"Bearer {member}"},
+    )
+    assert asked.status_code == 201, asked.get_data(as_text=True)
+    done = client.post(
+        f"/api/v1/account/deletion-requests/{asked.get_json()['id']}/complete",
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    [deleted] = _published(suite.runtimes["membership"], "membership.member.deleted", email=address)
+    wait_for_handled(integrations, "integrations", deleted["event_id"], timeout=15)
+    with integrations.db.transaction() as session:
+        assert session.get(SyncExclusion, address).reason == "account_deleted"
+    deadline = time.monotonic() + 15  # the suite's own worker may be the one sending it
+    while hubspot.contact(address) is not None and time.monotonic() < deadline:
+        if worker.run_once().claimed == 0:
+            time.sleep(0.2)
+    assert hubspot.contact(address) is None
+    assert address in hubspot.blocklist
