@@ -8,10 +8,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, event, exists, func, literal, null, or_, select, text, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    event,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from .domain.availability import Busy
@@ -110,70 +125,16 @@ def occupancy(
     found: dict[int, list[Busy]] = {rid: [] for rid in ids}
     if not ids:
         return found
-    no_text, no_int = null().cast(String), null().cast(Integer)
-    requests = select(
-        literal("booking").label("kind"),
-        BookingRequest.id,
-        BookingRequest.resource_id,
-        BookingRequest.starts_at,
-        BookingRequest.ends_at,
-        BookingRequest.status.label("label"),
-        BookingRequest.user_email.label("text"),
-        BookingRequest.session_id.label("other_id"),
-        null().label("flag"),
-    ).where(
-        BookingRequest.resource_id.in_(ids),
-        BookingRequest.status.in_(OCCUPYING),
-        BookingRequest.starts_at < span.end,
-        BookingRequest.starts_at > span.start - LONGEST,
-        BookingRequest.ends_at > span.start,
-    )
-    if exclude_request_id is not None:
-        requests = requests.where(BookingRequest.id != exclude_request_id)
-    sessions = select(
-        literal("session"),
-        BookingSession.id,
-        BookingSession.resource_id,
-        BookingSession.starts_at,
-        BookingSession.ends_at,
-        BookingSession.source,
-        no_text,
-        no_int,
-        BookingSession.is_unmatched,
-    ).where(
-        BookingSession.resource_id.in_(ids),
-        BookingSession.cancelled_at.is_(None),
-        BookingSession.starts_at < span.end,
-        BookingSession.starts_at > span.start - LONGEST,
-        BookingSession.ends_at > span.start,
-        ~_occupying_request_exists(BookingSession.id),
-    )
-    if exclude_session_id is not None:
-        sessions = sessions.where(BookingSession.id != exclude_session_id)
-    if exclude_request_id is not None:
-        # The request being approved may already own a session (a repeat): that one is not a clash.
-        sessions = sessions.where(
-            ~exists().where(
-                BookingRequest.session_id == BookingSession.id, BookingRequest.id == exclude_request_id
-            )
-        )
-    blocks = select(
-        literal("block"),
-        AvailabilityBlock.id,
-        AvailabilityBlock.resource_id,
-        AvailabilityBlock.starts_at,
-        AvailabilityBlock.ends_at,
-        AvailabilityBlock.block_type,
-        AvailabilityBlock.notes,
-        AvailabilityBlock.closure_id,
-        null(),
-    ).where(
-        AvailabilityBlock.resource_id.in_(ids),
-        AvailabilityBlock.starts_at < span.end,
-        AvailabilityBlock.starts_at > span.start - LONGEST,
-        AvailabilityBlock.ends_at > span.start,
-    )
-    for row in session.execute(union_all(requests, sessions, blocks)):
+    statement = _occupancy_statement(exclude_request_id is not None, exclude_session_id is not None)
+    params = {
+        "ids": ids,
+        "start": span.start,
+        "end": span.end,
+        "floor": span.start - LONGEST,
+        "exclude_request_id": exclude_request_id,
+        "exclude_session_id": exclude_session_id,
+    }
+    for row in session.execute(statement, params):
         busy_span = Span(row.starts_at, row.ends_at)
         if row.kind == "booking":
             busy = Busy(
@@ -205,6 +166,78 @@ def occupancy(
             )
         found[row.resource_id].append(busy)
     return found
+
+
+@cache
+def _occupancy_statement(exclude_request: bool, exclude_session: bool):
+    """The occupancy query, built once per shape (its values are bound at execution)."""
+    ids = bindparam("ids", expanding=True)
+    start, end, floor = bindparam("start"), bindparam("end"), bindparam("floor")
+    no_text, no_int = null().cast(String), null().cast(Integer)
+    requests = select(
+        literal("booking").label("kind"),
+        BookingRequest.id,
+        BookingRequest.resource_id,
+        BookingRequest.starts_at,
+        BookingRequest.ends_at,
+        BookingRequest.status.label("label"),
+        BookingRequest.user_email.label("text"),
+        BookingRequest.session_id.label("other_id"),
+        null().label("flag"),
+    ).where(
+        BookingRequest.resource_id.in_(ids),
+        BookingRequest.status.in_(OCCUPYING),
+        BookingRequest.starts_at < end,
+        BookingRequest.starts_at > floor,
+        BookingRequest.ends_at > start,
+    )
+    if exclude_request:
+        requests = requests.where(BookingRequest.id != bindparam("exclude_request_id"))
+    sessions = select(
+        literal("session"),
+        BookingSession.id,
+        BookingSession.resource_id,
+        BookingSession.starts_at,
+        BookingSession.ends_at,
+        BookingSession.source,
+        no_text,
+        no_int,
+        BookingSession.is_unmatched,
+    ).where(
+        BookingSession.resource_id.in_(ids),
+        BookingSession.cancelled_at.is_(None),
+        BookingSession.starts_at < end,
+        BookingSession.starts_at > floor,
+        BookingSession.ends_at > start,
+        ~_occupying_request_exists(BookingSession.id),
+    )
+    if exclude_session:
+        sessions = sessions.where(BookingSession.id != bindparam("exclude_session_id"))
+    if exclude_request:
+        # The request being approved may already own a session (a repeat): that one is not a clash.
+        sessions = sessions.where(
+            ~exists().where(
+                BookingRequest.session_id == BookingSession.id,
+                BookingRequest.id == bindparam("exclude_request_id"),
+            )
+        )
+    blocks = select(
+        literal("block"),
+        AvailabilityBlock.id,
+        AvailabilityBlock.resource_id,
+        AvailabilityBlock.starts_at,
+        AvailabilityBlock.ends_at,
+        AvailabilityBlock.block_type,
+        AvailabilityBlock.notes,
+        AvailabilityBlock.closure_id,
+        null(),
+    ).where(
+        AvailabilityBlock.resource_id.in_(ids),
+        AvailabilityBlock.starts_at < end,
+        AvailabilityBlock.starts_at > floor,
+        AvailabilityBlock.ends_at > start,
+    )
+    return union_all(requests, sessions, blocks)
 
 
 def lock_resource(session: Session, resource_id: int) -> None:
