@@ -114,3 +114,20 @@ def test_scans_racing_on_two_replicas_make_one_visit(auth, ann, service_runtime,
     finally:
         for r in runtimes:
             r.db.dispose()
+
+
+def test_a_repeat_scan_never_checks_in_the_afternoons_booking_early(client, auth, ann, clock, rt):
+    clock.at("2026-05-15", "09:00")
+    staff = auth(STAFF, "staff")
+    morning = act(client, staff, book(client, auth(ANN), start_time="10:00")["id"], "approve").get_json()
+    afternoon = act(client, staff, book(client, auth(ANN), start_time="15:00")["id"], "approve").get_json()
+    for booking in (morning, afternoon):
+        fees(rt, booking, [(booking["participants"][0]["participant_id"], ANN, 0, "paid")])
+    clock.at("2026-05-20", "09:50")
+    assert scan(client, auth, f"MEMBER:{ANN_ID}").get_json()["booking"]["id"] == morning["id"]
+    clock.at("2026-05-20", "09:51")
+    again = scan(client, auth, f"MEMBER:{ANN_ID}").get_json()
+    assert (again["booking"]["id"], again["repeated"]) == (morning["id"], True)
+    clock.at("2026-05-20", "14:55")
+    later = scan(client, auth, f"MEMBER:{ANN_ID}").get_json()
+    assert (later["booking"]["id"], later["booking"]["status"]) == (afternoon["id"], "checked_in")

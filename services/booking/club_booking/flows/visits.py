@@ -52,8 +52,9 @@ def _who(session: Session, code: str | None, member_email: str | None) -> tuple[
 
 
 def todays_booking(session: Session, person: queries.Person, now: datetime, tz) -> BookingRequest | None:
-    """The member's booking today (owner, a linked e-mail, or a player) that has not ended yet,
-    the earliest first."""
+    """The member's booking today (owner, a linked e-mail, or a player) that has not ended yet, the
+    earliest: a scan right after checking in the morning's round answers with it, and never checks
+    in the afternoon's early."""
     today = now.astimezone(tz).date()
     plays = exists().where(
         BookingParticipant.session_id == BookingRequest.session_id,
@@ -67,7 +68,7 @@ def todays_booking(session: Session, person: queries.Person, now: datetime, tz) 
             BookingRequest.ends_at > now,
             or_(BookingRequest.user_email.in_(queries.emails_of(session, person.email)), plays),
         )
-        .order_by(BookingRequest.status == "checked_in", BookingRequest.starts_at, BookingRequest.id)
+        .order_by(BookingRequest.starts_at, BookingRequest.id)
         .limit(1)
     )
 
