@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import http
 import logging
 import re
@@ -72,11 +73,28 @@ class ProblemApi(Api):
         return response
 
 
+#: the documented body of each media type a view `accepts`; uploads come as the multipart field `file`
+_BODY_SCHEMAS = {
+    "application/json": {"type": "object"},
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {"file": {"type": "string", "format": "binary"}},
+        "required": ["file"],
+    },
+}
+
+
 def accepts(*mimetypes: str):
-    """Let a view take request bodies other than JSON (CSV uploads, signed webhooks)."""
+    """Let a view take request bodies other than JSON (CSV uploads, signed webhooks), read raw by
+    the view; its OpenAPI operation documents them, so clients and fuzzers can send them."""
 
     def decorate(view):
         view.club_accepts = mimetypes
+        view._apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
+        body = view._apidoc.setdefault("manual_doc", {}).setdefault("requestBody", {"required": True})
+        content = body.setdefault("content", {})
+        for mimetype in mimetypes:
+            content.setdefault(mimetype, {"schema": _BODY_SCHEMAS.get(mimetype, {"type": "string"})})
         return view
 
     return decorate
@@ -134,7 +152,8 @@ def _register_request_hooks(app: Flask) -> None:
             g.trace = tracing.start_http_span(
                 request.method, rule, request.path, request.headers, g.request_id
             )
-        if request.method in _BODY_METHODS and _has_body():
+        # A path or method nothing serves is a 404 or 405 (with Allow), whatever the body is.
+        if request.method in _BODY_METHODS and _has_body() and request.routing_exception is None:
             view = app.view_functions.get(request.endpoint or "")
             allowed = getattr(view, "club_accepts", JSON_ONLY)
             if request.mimetype not in allowed:

@@ -1,12 +1,13 @@
 """Every error the HTTP layer can produce is application/problem+json, and none is a 500 for bad input."""
 
 import pytest
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
 from club_shared.problems import Problem
-from club_shared.web import build_app, runtime
+from club_shared.web import accepts, build_app, runtime
 
 blp = Blueprint("things", __name__, url_prefix="/api/v1/things")
 
@@ -21,6 +22,13 @@ class Thing(Schema):
 @blp.response(201, Thing)
 def create_thing(body):
     return body
+
+
+@blp.post("/upload")
+@accepts("multipart/form-data", "text/csv")
+@blp.response(200)
+def upload():
+    return {"bytes": len(request.get_data())}
 
 
 @blp.get("/boom")
@@ -99,6 +107,21 @@ def test_deeply_nested_json_is_400(client):
 
 def test_wrong_content_type_is_415(client):
     assert_problem(client.post("/api/v1/things", data="name=a", content_type="text/plain"), 415)
+
+
+def test_a_wrong_method_is_405_whatever_the_body(client):
+    response = client.put("/api/v1/things", data=b"a,b\n", content_type="text/csv")
+    assert_problem(response, 405, "METHOD_NOT_ALLOWED")
+    assert "POST" in response.headers["Allow"]
+    assert_problem(client.post("/api/v1/nowhere", data=b"a,b\n", content_type="text/csv"), 404)
+
+
+def test_a_body_a_view_accepts_is_documented(client):
+    operation = client.get("/openapi.json").get_json()["paths"]["/api/v1/things/upload"]["post"]
+    content = operation["requestBody"]["content"]
+    assert content["text/csv"]["schema"] == {"type": "string"}
+    assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert client.post("/api/v1/things/upload", data=b"a,b\n", content_type="text/csv").status_code == 200
 
 
 def test_too_large_is_413(client):
