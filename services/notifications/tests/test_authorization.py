@@ -34,8 +34,8 @@ ROUTES = {
     ("POST", "/api/v1/communications"): "staff",
     ("GET", "/api/v1/communications/channels"): "staff",
     ("POST", "/api/v1/webhooks/email"): "signed-webhook",
-    ("GET", "/api/v1/fee-waivers"): "admin",
-    ("POST", "/api/v1/fee-waivers/<int:waiver_id>/review"): "admin",
+    ("GET", "/api/v1/notifications/fee-waivers"): "admin",
+    ("POST", "/api/v1/notifications/fee-waivers/<int:waiver_id>/review"): "admin",
 }
 
 

@@ -66,11 +66,18 @@ def test_a_waiver_joins_the_queue_once_and_admins_see_it(deliver, db, client, au
             2500,
             None,
         )
-    listed = client.get("/api/v1/fee-waivers?limit=200", headers=auth("boss@example.com", "admin"))
+    listed = client.get(
+        "/api/v1/notifications/fee-waivers?limit=200", headers=auth("boss@example.com", "admin")
+    )
     assert listed.status_code == 200
     assert [w["line_key"] for w in listed.get_json() if w["booking_id"] == booking_id] == ["p1"]
-    assert client.get("/api/v1/fee-waivers", headers=auth("desk@example.com", "staff")).status_code == 403
-    bad = client.get("/api/v1/fee-waivers?reviewed=maybe", headers=auth("boss@example.com", "admin"))
+    assert (
+        client.get("/api/v1/notifications/fee-waivers", headers=auth("desk@example.com", "staff")).status_code
+        == 403
+    )
+    bad = client.get(
+        "/api/v1/notifications/fee-waivers?reviewed=maybe", headers=auth("boss@example.com", "admin")
+    )
     assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
 
 
@@ -94,19 +101,21 @@ def test_admins_hear_of_waivers_unreviewed_for_12_hours_until_reviewed(deliver, 
         waiver_id = session.scalar(select(FeeWaiver.id).where(FeeWaiver.booking_id == old))
     assert (
         client.post(
-            f"/api/v1/fee-waivers/{waiver_id}/review", headers=auth("desk@example.com", "staff")
+            f"/api/v1/notifications/fee-waivers/{waiver_id}/review", headers=auth("desk@example.com", "staff")
         ).status_code
         == 403
     )
     reviewed = client.post(
-        f"/api/v1/fee-waivers/{waiver_id}/review", headers=auth("boss@example.com", "admin")
+        f"/api/v1/notifications/fee-waivers/{waiver_id}/review", headers=auth("boss@example.com", "admin")
     )
     assert reviewed.status_code == 200
     assert reviewed.get_json()["reviewed_by"] == "boss@example.com" and reviewed.get_json()["reviewed_at"]
-    again = client.post(f"/api/v1/fee-waivers/{waiver_id}/review", headers=auth("other@example.com", "admin"))
+    again = client.post(
+        f"/api/v1/notifications/fee-waivers/{waiver_id}/review", headers=auth("other@example.com", "admin")
+    )
     assert again.get_json()["reviewed_by"] == "boss@example.com"  # a second review changes nothing
     missing = client.post(
-        "/api/v1/fee-waivers/999999999999/review", headers=auth("boss@example.com", "admin")
+        "/api/v1/notifications/fee-waivers/999999999999/review", headers=auth("boss@example.com", "admin")
     )
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
     outbox = runtime.tables.outbox

@@ -1,4 +1,4 @@
-"""/api/v1/fee-waivers: the admins' review of the fee lines staff waived (domain.md §10, §12)."""
+"""/api/v1/notifications/fee-waivers: the admins' review of the fee lines staff waived (domain.md §10, §12)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..schemas import FeeWaiverOut, FeeWaiverQuery
 blp = Blueprint(
     "fee_waivers",
     __name__,
-    url_prefix="/api/v1/fee-waivers",
+    url_prefix="/api/v1/notifications/fee-waivers",
     description="Fee waivers awaiting an admin's review (admins)",
 )
 
