@@ -53,9 +53,18 @@ to_approve: collections.deque[int] = collections.deque()
 started = [0.0]
 
 
+window: dict[str, float] = {}
+
+
 @events.test_start.add_listener
 def _start(environment, **kwargs):
     started[0] = time.monotonic()
+    window["from"] = time.time() + WARMUP
+
+
+@events.test_stop.add_listener
+def _stop(environment, **kwargs):
+    window["to"] = time.time()
 
 
 @events.request.add_listener
@@ -64,8 +73,12 @@ def _record(request_type, name, response_time, response_length, response=None, e
         if time.monotonic() - started[0] >= WARMUP:
             samples[name].append(response_time)
     else:
-        status = getattr(response, "status_code", None) or type(exception).__name__
-        failures[name][str(status)] += 1
+        status = str(getattr(response, "status_code", None) or type(exception).__name__)
+        try:
+            status += f" {response.json()['code']}"  # the problem's code says whose refusal it was
+        except (AttributeError, ValueError, KeyError, TypeError):
+            pass
+        failures[name][status] += 1
 
 
 @events.quitting.add_listener
@@ -73,7 +86,7 @@ def _write(environment, **kwargs):
     path = os.environ.get("LOAD_SAMPLES")
     if path:
         with open(path, "w") as out:
-            json.dump({"samples": samples, "failures": failures}, out)
+            json.dump({"samples": samples, "failures": failures, "window": window}, out)
 
 
 def _slots() -> list[tuple[str, str, int]]:
@@ -125,7 +138,9 @@ class Person(HttpUser):
         """The code flow: ask for a code, wait for the e-mail that carries it, exchange it."""
         self.client.headers.pop("Authorization", None)
         before = len(self.mailbox())
-        self.client.post("/api/v1/auth/codes", json={"email": self.email}, name="POST /auth/codes (sign in)")
+        self.client.post(
+            "/api/v1/auth/codes", json={"email": self.email}, name="POST /api/v1/auth/codes (sign in)"
+        )
         started = time.perf_counter()
         code = None
         while code is None and time.perf_counter() - started < EMAIL_WAIT_S:
@@ -147,7 +162,7 @@ class Person(HttpUser):
         answer = self.client.post(
             "/api/v1/auth/sessions",
             json={"email": self.email, "code": code},
-            name="POST /auth/sessions (sign in)",
+            name="POST /api/v1/auth/sessions (sign in)",
         )
         self.client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
 

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -31,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -236,18 +239,54 @@ def report(found: dict, seconds: float) -> tuple[list[dict], bool]:
     return rows, ok
 
 
-def table(rows: list[dict]) -> str:
+def gateway_view(access_log: Path, window: dict[str, float]) -> dict[str, dict]:
+    """nginx's own figures from its access log over locust's measured window: per "METHOD /path"
+    (ids as <id>), the whole request's time and the upstream's (1 ms resolution), the statuses."""
+    times: dict[str, list[float]] = {}
+    upstream: dict[str, list[float]] = {}
+    statuses: dict[str, Counter] = {}
+    for line in access_log.read_text().splitlines():
+        entry = json.loads(line)
+        # $time_iso8601 is whole seconds: a request is in if its second overlaps the window
+        at = datetime.fromisoformat(entry["time"]).timestamp()
+        if not window["from"] - 1 < at <= window["to"]:
+            continue
+        name = f"{entry['method']} {re.sub(r'/[0-9]+', '/<id>', entry['uri'].split('?')[0])}"
+        times.setdefault(name, []).append(entry["request_time"] * 1000)
+        with contextlib.suppress(ValueError):
+            upstream.setdefault(name, []).append(float(entry["upstream_time"].split(",")[-1]) * 1000)
+        statuses.setdefault(name, Counter())[entry["status"]] += 1
+    return {
+        name: {
+            "nginx": summary(times[name]),
+            "upstream": summary(upstream.get(name, [])),
+            "statuses": statuses[name],
+        }
+        for name in times
+    }
+
+
+def table(rows: list[dict], gateway: dict[str, dict]) -> str:
     lines = [
-        "| request | n | errors | p50 ms | p95 ms | p99 ms | max ms | p50 / p95 / p99 ÷ ceiling |",
-        "|---|---|---|---|---|---|---|---|",
+        "| request | n | errors | p50 ms | p95 ms | p99 ms | max ms | p50 / p95 / p99 ÷ ceiling "
+        "| nginx: p50 / p99 ms, upstream p50 / p99 ms, statuses |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows[:-1]:
         ratio = row["ratio"]
+        seen = gateway.get(row["name"].split(" (")[0])
+        nginx = (
+            f"{seen['nginx']['p50_ms']} / {seen['nginx']['p99_ms']}, "
+            f"{seen['upstream'].get('p50_ms', '–')} / {seen['upstream'].get('p99_ms', '–')}, "
+            + " ".join(f"{status}×{count}" for status, count in sorted(seen["statuses"].items()))
+            if seen
+            else "–"
+        )
         lines.append(
             f"| {row['name']} | {row.get('n', 0)} | {sum(row['errors'].values()) or 0}"
             f"{' ' + json.dumps(row['errors']) if row['errors'] else ''} "
             f"| {row.get('p50_ms', '–')} | {row.get('p95_ms', '–')} | {row.get('p99_ms', '–')} | {row.get('max_ms', '–')} "
-            f"| {ratio.get('p50', '–')} / {ratio.get('p95', '–')} / {ratio.get('p99', '–')} |"
+            f"| {ratio.get('p50', '–')} / {ratio.get('p95', '–')} / {ratio.get('p99', '–')} | {nginx} |"
         )
     return "\n".join(lines)
 
@@ -302,6 +341,7 @@ def main() -> int:
         )
         load_after = load_average()
         found = json.loads(out.read_text())
+        gateway = gateway_view(stack.access_log, found["window"])
     finally:
         stack.stop()
         email.stop()
@@ -312,7 +352,7 @@ def main() -> int:
             )
         shutil.rmtree(work, ignore_errors=True)
     rows, ok = report(found, args.seconds)
-    print(table(rows))
+    print(table(rows, gateway))
     print(f"CPU, cores used over the run (warm-up included): {cpu}")
     print(
         f"overall {rows[-1]['rate_per_s']} requests/s over {args.seconds:g} s; targets met: {'yes' if ok else 'no'}"
@@ -327,7 +367,7 @@ def main() -> int:
             f"Targets met: {'yes' if ok else 'no'}. CPU of the stack's processes over the run, warm-up included, "
             f"in cores (of {os.cpu_count()}; PostgreSQL and RabbitMQ not counted): {cpu}.\n"
             f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --warmup {args.warmup:g} --rate {args.rate:g} --members {args.members} --staff {args.staff}`\n\n"
-            + table(rows),
+            + table(rows, gateway),
         )
     return 0 if ok else 1
 
