@@ -17,6 +17,7 @@ and outcome is written to LOAD_SAMPLES as JSON when the run stops.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -74,10 +75,8 @@ def _record(request_type, name, response_time, response_length, response=None, e
             samples[name].append(response_time)
     else:
         status = str(getattr(response, "status_code", None) or type(exception).__name__)
-        try:
+        with contextlib.suppress(AttributeError, ValueError, KeyError, TypeError):
             status += f" {response.json()['code']}"  # the problem's code says whose refusal it was
-        except (AttributeError, ValueError, KeyError, TypeError):
-            pass
         failures[name][status] += 1
 
 
