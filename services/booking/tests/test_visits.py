@@ -131,3 +131,12 @@ def test_a_repeat_scan_never_checks_in_the_afternoons_booking_early(client, auth
     clock.at("2026-05-20", "14:55")
     later = scan(client, auth, f"MEMBER:{ANN_ID}").get_json()
     assert (later["booking"]["id"], later["booking"]["status"]) == (afternoon["id"], "checked_in")
+
+
+def test_a_request_still_awaiting_staff_is_not_taken_for_a_walk_in(client, auth, ann, clock, rt):
+    clock.at("2026-05-15", "09:00")
+    book(client, auth(ANN))
+    clock.at("2026-05-20", "17:45")
+    refused = problem(scan(client, auth, f"MEMBER:{ANN_ID}"), 409, "STATE_CONFLICT")
+    assert refused["status_now"] == "pending"
+    assert outbox(rt, "booking.visit.recorded") == []

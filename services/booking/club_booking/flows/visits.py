@@ -22,8 +22,9 @@ from ..models import BookingParticipant, BookingRequest, WalkInVisit
 from . import lifecycle
 from .events import refuse
 
-#: Bookings a member arriving today is checked into (a checked-in one answers a repeated scan).
-ARRIVABLE = ("approved", "confirmed", "checked_in")
+#: Bookings a member arriving today is checked into: a checked-in one answers a repeated scan, a
+#: request still awaiting staff is refused by the check-in rule (409) rather than taken for a walk-in.
+ARRIVABLE = ("pending", "pending_approval", "approved", "confirmed", "checked_in")
 
 
 @dataclass(frozen=True)
