@@ -72,6 +72,13 @@ def test_an_attendee_of_another_event_waits_for_its_own(rt, client, auth, member
     assert waiting(rt) == 1
 
 
+def test_attendees_of_an_event_cancelled_before_it_arrived_are_dropped(rt, client, auth):
+    deliver(rt, "integrations.eventbrite.attendee_synced", attendee("bo@example.com"))
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42", status="cancelled"))
+    assert waiting(rt) == 0
+    assert client.get("/api/v1/events", headers=auth(STAFF, "staff")).get_json() == []
+
+
 def test_an_attendee_racing_its_event_across_two_replicas_is_never_lost(rt, service_runtime, member):
     """Each round the event and one attendee arrive at the same moment on two consumers: the
     attendee is applied whichever commits first."""

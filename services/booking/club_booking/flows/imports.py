@@ -70,6 +70,13 @@ def _upsert_event(session: Session, rt, data: dict[str, Any]) -> None:
             session.refresh(event)
             sync_blocks(session, event, None)
             rt.publish(session, "booking.event.cancelled", event_data(session, event, None))
+        if data["source"] == "eventbrite":
+            # An event cancelled before we ever held it: its waiting attendees have nothing to join.
+            session.execute(
+                delete(PendingEventbriteAttendee).where(
+                    PendingEventbriteAttendee.eventbrite_event_id == data["external_id"]
+                )
+            )
         return
     if event is not None and event.locally_edited:
         return
