@@ -300,6 +300,12 @@ def main() -> int:
         "--members", type=int, default=60, help="members signed in (each from its own address)"
     )
     parser.add_argument("--staff", type=int, default=3, help="staff users approving the requests")
+    parser.add_argument(
+        "--booking-replicas",
+        type=int,
+        default=1,
+        help="booking web processes (BOOKING_REPLICAS of make stack)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     nginx_bin = find_nginx()
@@ -325,7 +331,11 @@ def main() -> int:
     }
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     stack = LocalStack(
-        work, env, web={s: 1 for s in SERVICE_NAMES}, workers=SERVICE_NAMES, nginx_bin=nginx_bin
+        work,
+        env,
+        web={s: args.booking_replicas if s == "booking" else 1 for s in SERVICE_NAMES},
+        workers=SERVICE_NAMES,
+        nginx_bin=nginx_bin,
     )
     load_before = load_average()
     out = work / "samples.json"
@@ -361,12 +371,13 @@ def main() -> int:
         record(
             "## load: the club's mix through the gateway (locust)",
             INTRO,
-            f"### {now()}: {args.seconds:g} s measured after {args.warmup:g} s of warm-up, at {args.rate:g} requests/s, {args.members} members + {args.staff} staff\n\n"
+            f"### {now()}: {args.seconds:g} s measured after {args.warmup:g} s of warm-up, at {args.rate:g} requests/s, {args.members} members + {args.staff} staff, "
+            f"{args.booking_replicas} booking web process(es)\n\n"
             f"Machine: {machine()}; load average {load_before} before, {load_after} at the end "
             f"(1/5/15 min; other work shared the machine). Asked for {args.rate:g}, achieved {rows[-1]['rate_per_s']} requests/s. "
             f"Targets met: {'yes' if ok else 'no'}. CPU of the stack's processes over the run, warm-up included, "
             f"in cores (of {os.cpu_count()}; PostgreSQL and RabbitMQ not counted): {cpu}.\n"
-            f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --warmup {args.warmup:g} --rate {args.rate:g} --members {args.members} --staff {args.staff}`\n\n"
+            f"`.venv/bin/python bench/load/run.py --seconds {args.seconds:g} --warmup {args.warmup:g} --rate {args.rate:g} --members {args.members} --staff {args.staff} --booking-replicas {args.booking_replicas}`\n\n"
             + table(rows, gateway),
         )
     return 0 if ok else 1
