@@ -17,6 +17,7 @@ A scheduled job claims `(name, period)` in `scheduler_claims` before it is enque
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -42,6 +43,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -119,6 +121,14 @@ def job_tables(metadata: MetaData) -> JobTables:
 JOBS_CHANNEL = "club_jobs"
 #: `session.info` key: the (weakly held) transaction in which the job runner was last notified.
 _NOTIFIED_IN = "club_jobs_notified_in"
+_NOTIFY = text(f"NOTIFY {JOBS_CHANNEL}")
+
+
+@functools.cache
+def _insert_job(queue: Table):
+    """Built once per table, values given apart: a busy consumer enqueues a job per event, and
+    building the statement each time cost more CPU than running it."""
+    return insert(queue).returning(queue.c.id)
 
 
 def enqueue(
@@ -140,14 +150,12 @@ def enqueue(
     }
     if run_at is not None:
         values["run_at"] = values["scheduled_for"] = run_at
-    job_id = session.execute(
-        insert(tables.job_queue).values(**values).returning(tables.job_queue.c.id)
-    ).scalar_one()
+    job_id = session.execute(_insert_job(tables.job_queue), values).scalar_one()
     # One NOTIFY per transaction wakes a runner; PostgreSQL would merge a second one anyway.
     current = session.get_nested_transaction() or session.get_transaction()
     notified = session.info.get(_NOTIFIED_IN)
     if run_at is None and (notified is None or notified() is not current):
-        session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+        session.execute(_NOTIFY)
         session.info[_NOTIFIED_IN] = weakref.ref(current)
     return job_id
 
@@ -231,6 +239,17 @@ def prune_finished(session: Session, tables: JobTables, now: datetime) -> int:
     ).rowcount
 
 
+def _ours(queue: Table):
+    """A runner's claim of a job: still processing under its lock, at its attempt (a runner whose
+    lock expired and was taken over no longer matches)."""
+    return and_(
+        queue.c.id == bindparam("job_id"),
+        queue.c.status == "processing",
+        queue.c.locked_by == bindparam("claimed_by"),
+        queue.c.attempts == bindparam("claimed_attempt"),
+    )
+
+
 class _LostLock(Exception):
     """Another runner took the job over (our lock had expired): our run must not commit."""
 
@@ -261,6 +280,46 @@ class JobRunner:
         self.alert = alert
         self.lock_timeout = lock_timeout
         self.name = f"{socket.gethostname()}:{os.getpid()}"[:80]
+        # Built once (with the lock timeout): every job runs them.
+        queue = tables.job_queue
+        due = (
+            select(queue.c.id)
+            .where(
+                or_(
+                    and_(queue.c.status == "pending", queue.c.scheduled_for <= func.now()),
+                    and_(queue.c.status == "processing", queue.c.locked_at < func.now() - lock_timeout),
+                )
+            )
+            .order_by(queue.c.priority.desc(), queue.c.scheduled_for, queue.c.id)
+            .limit(bindparam("claim_limit"))
+            .with_for_update(skip_locked=True)
+        )
+        self._claim = (
+            update(queue)
+            .where(queue.c.id.in_(due.scalar_subquery()))
+            .values(
+                status="processing",
+                locked_at=func.now(),
+                locked_by=bindparam("claimed_by"),
+                attempts=queue.c.attempts + 1,
+            )
+            .returning(
+                queue.c.id,
+                queue.c.kind,
+                queue.c.payload,
+                queue.c.priority,
+                queue.c.scheduled_for,
+                queue.c.attempts,
+                queue.c.retry_count,
+                queue.c.max_retries,
+                queue.c.locked_by,
+            )
+        )
+        self._complete = (
+            update(queue)
+            .where(_ours(queue))
+            .values(status="completed", finished_at=func.now(), locked_at=None, locked_by=None)
+        )
         self._claimed: dict[str, str] = {}  # job name → the latest period this process saw claimed
 
     def fire_due(self, now: datetime | None = None) -> list[str]:
@@ -289,45 +348,9 @@ class JobRunner:
     def claim(self, limit: int = CLAIM_LIMIT) -> list[Any]:
         """Claim up to `limit` due jobs (pending and due, or processing under an expired lock),
         highest priority first, and commit the claim at once."""
-        queue = self.tables.job_queue
         locked_by = f"{self.name}:{threading.current_thread().name}"[:100]
-        due = (
-            select(queue.c.id)
-            .where(
-                or_(
-                    and_(queue.c.status == "pending", queue.c.scheduled_for <= func.now()),
-                    and_(
-                        queue.c.status == "processing",
-                        queue.c.locked_at < func.now() - self.lock_timeout,
-                    ),
-                )
-            )
-            .order_by(queue.c.priority.desc(), queue.c.scheduled_for, queue.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with self.db.transaction() as session:
-            rows = session.execute(
-                update(queue)
-                .where(queue.c.id.in_(due.scalar_subquery()))
-                .values(
-                    status="processing",
-                    locked_at=func.now(),
-                    locked_by=locked_by,
-                    attempts=queue.c.attempts + 1,
-                )
-                .returning(
-                    queue.c.id,
-                    queue.c.kind,
-                    queue.c.payload,
-                    queue.c.priority,
-                    queue.c.scheduled_for,
-                    queue.c.attempts,
-                    queue.c.retry_count,
-                    queue.c.max_retries,
-                    queue.c.locked_by,
-                )
-            ).all()
+            rows = session.execute(self._claim, {"claim_limit": limit, "claimed_by": locked_by}).all()
         return sorted(rows, key=lambda row: (-row.priority, row.scheduled_for, row.id))
 
     def run_due(self, limit: int = CLAIM_LIMIT) -> int:
@@ -337,29 +360,19 @@ class JobRunner:
             self._run(row)
         return len(rows)
 
-    def _ours(self, row):
-        """Our claim of the job: the row still processing under our lock and our attempt."""
-        queue = self.tables.job_queue
-        return and_(
-            queue.c.id == row.id,
-            queue.c.status == "processing",
-            queue.c.locked_by == row.locked_by,
-            queue.c.attempts == row.attempts,
-        )
+    @staticmethod
+    def _claim_of(row) -> dict[str, Any]:
+        """The parameters of `_ours` for this runner's claim of the job."""
+        return {"job_id": row.id, "claimed_by": row.locked_by, "claimed_attempt": row.attempts}
 
     def _run(self, row) -> None:
-        queue = self.tables.job_queue
         job = self.jobs.get(row.kind)
         try:
             with self.db.transaction() as session:
                 if job is None:
                     raise LookupError(f"no job called {row.kind}")
                 job(session, row.payload)
-                done = session.execute(
-                    update(queue)
-                    .where(self._ours(row))
-                    .values(status="completed", finished_at=func.now(), locked_at=None, locked_by=None)
-                )
+                done = session.execute(self._complete, self._claim_of(row))
                 if done.rowcount != 1:
                     raise _LostLock
             observe_job(row.kind, "completed")
@@ -391,7 +404,9 @@ class JobRunner:
         else:
             values.update(status="pending", scheduled_for=func.now() + retry_delay(failures))
         with self.db.transaction() as session:
-            recorded = session.execute(update(queue).where(self._ours(row)).values(**values)).rowcount
+            recorded = session.execute(
+                update(queue).where(_ours(queue)).values(**values), self._claim_of(row)
+            ).rowcount
             if recorded and gave_up and self.alert is not None:
                 self.alert(session, FailedJob(row.id, row.kind, row.payload, failures, error))
         observe_job(row.kind, "failed" if gave_up else "retry")

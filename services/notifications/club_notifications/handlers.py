@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -196,41 +196,60 @@ def _booking_args(data: dict) -> tuple[int, str, str, str]:
     return data["booking_id"], _resource(data), str(data["date"]), data["start_time"]
 
 
+# The reminders' read model of bookings, statements built once (every approval runs them).
+_upcoming = Upcoming.__table__
+#: People no longer on the booking (all of them when it is over) are inactive.
+_BOOKING_GONE = (
+    update(_upcoming)
+    .where(
+        _upcoming.c.kind == "booking",
+        _upcoming.c.item_id == bindparam("booking_id"),
+        _upcoming.c.user_email.not_in(bindparam("people", expanding=True)),
+    )
+    .values(active=False)
+)
+_booking_row = insert(_upcoming).values(
+    kind="booking",
+    item_id=bindparam("booking_id"),
+    user_email=bindparam("person"),
+    # Parameter names apart from the columns': an update would take those as values to set.
+    title=bindparam("new_title"),
+    local_date=bindparam("new_date"),
+    start_time=bindparam("new_start"),
+    starts_at=bindparam("new_starts_at"),
+    active=True,
+)
+_BOOKING_UPSERT = _booking_row.on_conflict_do_update(
+    index_elements=[_upcoming.c.kind, _upcoming.c.item_id, _upcoming.c.user_email],
+    set_={
+        **{name: _booking_row.excluded[name] for name in ("title", "local_date", "start_time", "starts_at")},
+        "active": True,
+        "reminded_on": None,
+    },
+)
+#: The first person's upsert also marks the others inactive: one statement for the usual booking.
+_BOOKING_UPSERT_AND_GONE = _BOOKING_UPSERT.add_cte(
+    _BOOKING_GONE.returning(_upcoming.c.user_email).cte("gone")
+)
+
+
 def _remember_booking(session: Session, data: dict, active: bool = True) -> None:
     """Keep the booking in the reminders' read model for each person on it (or mark it inactive)."""
     people = _people(data) if active else []
-    gone = (
-        update(Upcoming)
-        .where(
-            Upcoming.kind == "booking",
-            Upcoming.item_id == data["booking_id"],
-            Upcoming.user_email.not_in(people),
-        )
-        .values(active=False)
-    )
     if not people:
-        session.execute(gone)
+        session.execute(_BOOKING_GONE, {"booking_id": data["booking_id"], "people": []})
         return
     values = {
-        "title": _resource(data),
-        "local_date": data["date"],
-        "start_time": data["start_time"][:5],
-        "starts_at": data["starts_at"],
-        "active": True,
+        "booking_id": data["booking_id"],
+        "people": people,
+        "new_title": _resource(data),
+        "new_date": data["date"],
+        "new_start": data["start_time"][:5],
+        "new_starts_at": data["starts_at"],
     }
-    # Those no longer on the booking are marked inactive in a CTE of the first upsert: one statement
-    # for the usual booking of one member (every approval runs this; each statement is cached).
-    gone_cte = gone.returning(Upcoming.user_email).cte("gone")
-    for email in people:
-        upsert = (
-            insert(Upcoming)
-            .values(kind="booking", item_id=data["booking_id"], user_email=email, **values)
-            .on_conflict_do_update(
-                index_elements=[Upcoming.kind, Upcoming.item_id, Upcoming.user_email],
-                set_={**values, "reminded_on": None},
-            )
-        )
-        session.execute(upsert.add_cte(gone_cte) if email == people[0] else upsert)
+    for person in people:
+        statement = _BOOKING_UPSERT_AND_GONE if person == people[0] else _BOOKING_UPSERT
+        session.execute(statement, {**values, "person": person})
 
 
 def on_booking_created(session: Session, event: Event) -> None:

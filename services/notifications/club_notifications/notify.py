@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, insert, literal, select
+from sqlalchemy import Text, bindparam, case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
@@ -28,6 +28,44 @@ from .models import (
     StaffRecipient,
 )
 
+# Built once: a busy consumer runs these for every event, and building a statement each time cost
+# more CPU than running it.
+_NOTIFICATION_COLUMNS = (
+    "user_email",
+    "type",
+    "title",
+    "message",
+    "related_id",
+    "related_type",
+    "link",
+    "is_read",
+)
+#: Serialises concurrent writers of the same (user, title, related id) so the dedupe holds; also
+#: asks whether the member has a browser to push to.
+_LOCK_AND_SUBSCRIBED = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=Text), 0)),
+    exists().where(PushSubscription.user_email == bindparam("user_email")),
+)
+#: The in-app row, unless the same title went to the same person about the same thing < 60 s ago.
+#: A statement of its own, after the lock: it sees what a concurrent writer committed.
+_INSERT_UNLESS_RECENT = select(Notification).from_statement(
+    insert(Notification.__table__)
+    .from_select(
+        _NOTIFICATION_COLUMNS,
+        select(
+            *(bindparam(name, type_=Notification.__table__.c[name].type) for name in _NOTIFICATION_COLUMNS)
+        ).where(
+            ~exists().where(
+                Notification.user_email == bindparam("user_email"),
+                Notification.title == bindparam("title"),
+                Notification.related_id.is_not_distinct_from(bindparam("related_id")),
+                Notification.created_at > func.now() - rules.DEDUPE_WINDOW,
+            )
+        ),
+    )
+    .returning(*Notification.__table__.c)
+)
+
 
 def notify_member(session: Session, email: str, message: Message) -> Notification | None:
     """The in-app row (and push / e-mail jobs as the message asks), or None when nothing is sent:
@@ -41,39 +79,20 @@ def notify_member(session: Session, email: str, message: Message) -> Notificatio
         return None
     notification = None
     if message.in_app:
-        # Serialise concurrent writers of the same (user, title, related id) so the dedupe holds: the
-        # insert is a statement of its own, taken after the lock, so it sees what such a writer committed.
         key = rules.dedupe_key(email, message.title, message.related_id)
-        subscribed = session.execute(
-            select(
-                func.pg_advisory_xact_lock(func.hashtextextended(key, 0)),
-                exists().where(PushSubscription.user_email == email),
-            )
-        ).one()[1]
-        title = message.title[:200]
-        values = {
-            "user_email": email,
-            "type": message.type,
-            "title": title,
-            "message": message.message,
-            "related_id": message.related_id,
-            "related_type": message.related_type,
-            "link": message.link,
-            "is_read": False,
-        }
-        columns = Notification.__table__.c
-        recent = exists().where(
-            Notification.user_email == email,
-            Notification.title == title,
-            Notification.related_id.is_not_distinct_from(message.related_id),
-            Notification.created_at > func.now() - rules.DEDUPE_WINDOW,
-        )
+        subscribed = session.execute(_LOCK_AND_SUBSCRIBED, {"key": key, "user_email": email}).one()[1]
         notification = session.execute(
-            insert(Notification)
-            .from_select(
-                list(values), select(*(literal(v, columns[k].type) for k, v in values.items())).where(~recent)
-            )
-            .returning(Notification)
+            _INSERT_UNLESS_RECENT,
+            {
+                "user_email": email,
+                "type": message.type,
+                "title": message.title[:200],
+                "message": message.message,
+                "related_id": message.related_id,
+                "related_type": message.related_type,
+                "link": message.link,
+                "is_read": False,
+            },
         ).scalar_one_or_none()
         if notification is None:
             return None
@@ -106,6 +125,24 @@ def is_suppressed(session: Session, email: str) -> bool:
     return bool(session.scalar(select(exists().where(EmailSuppression.email == email))))
 
 
+#: Queued, or suppressed: decided in the insert itself (one round trip for every e-mail queued).
+_INSERT_EMAIL_LOG = select(CommunicationLog).from_statement(
+    insert(CommunicationLog.__table__)
+    .values(
+        member_email=bindparam("member_email"),
+        type="email",
+        direction="outbound",
+        status=case(
+            (exists().where(EmailSuppression.email == bindparam("member_email")), "suppressed"),
+            else_="queued",
+        ),
+        template=bindparam("template"),
+        created_by="system",
+    )
+    .returning(*CommunicationLog.__table__.c)
+)
+
+
 def queue_email(
     session: Session,
     to: str,
@@ -119,19 +156,7 @@ def queue_email(
     to = rules.normalise_email(to)
     if rules.is_placeholder(to):
         return None
-    entry = session.execute(
-        insert(CommunicationLog)
-        .values(
-            member_email=to,
-            type="email",
-            direction="outbound",
-            # In the insert itself: one round trip for every e-mail a busy consumer queues.
-            status=case((exists().where(EmailSuppression.email == to), "suppressed"), else_="queued"),
-            template=email.template,
-            created_by="system",
-        )
-        .returning(CommunicationLog)
-    ).scalar_one()
+    entry = session.execute(_INSERT_EMAIL_LOG, {"member_email": to, "template": email.template}).scalar_one()
     if entry.status == "suppressed":
         return entry
     payload: dict[str, Any] = {"log_id": entry.id, "template": email.template, "context": email.context}
