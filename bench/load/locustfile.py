@@ -43,6 +43,10 @@ WARMUP = float(os.environ.get("LOAD_WARMUP", "0"))
 MEASURED = float(os.environ.get("LOAD_SECONDS", "60"))
 CLUB_TZ = ZoneInfo(os.environ.get("CLUB_TIMEZONE", "America/Los_Angeles"))
 BAYS = (1, 2, 3, 4)
+# Billing learns of an approval over the bus: its fees are read once the booking is this old, and
+# the booking is cancelled once it is older still.
+FEES_AFTER_S = 5
+HOLD_S = 10
 CEILING = "GET /api/v1/resources (ceiling)"
 
 samples: dict[str, list[float]] = collections.defaultdict(list)
@@ -235,8 +239,8 @@ class Member(Person):
 
     @task(2)
     def cancel(self) -> None:
-        """Give back the oldest booking once two are held (one stays for the fees)."""
-        if len(self.held) < 2:
+        """Give back a booking held for a while (its fees have had time to be read)."""
+        if not self.held or time.monotonic() - self.held[0][2] < HOLD_S:
             return self.notifications()
         request_id, slot, _at = self.held.pop(0)
         answer = self.client.post(
@@ -251,7 +255,7 @@ class Member(Person):
     def fees(self) -> None:
         """Fees of a booking approved a while ago (billing learns of it over the bus), else the
         price of a booking before it is made."""
-        settled = [request_id for request_id, _slot, at in self.held if time.monotonic() - at > 10]
+        settled = [request_id for request_id, _slot, at in self.held if time.monotonic() - at > FEES_AFTER_S]
         if settled:
             self.client.get(
                 f"/api/v1/fees/booking-requests/{random.choice(settled)}",
