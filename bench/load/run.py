@@ -386,13 +386,14 @@ def main() -> int:
 INTRO = """
 `bench/load/run.py` (`make load`): every service as `make stack` runs it (gunicorn web processes and
 worker each) behind nginx from the generated config with its production rate limits, PostgreSQL and
-RabbitMQ on the same machine, in databases and a bus namespace of the run's own. Locust, in a process
-of its own, drives members who sign in by e-mailed code (read from the e-mail fake), each from an
-address of its own, at a constant total rate: availability, booking requests followed until staff
-(signed in the same way) approve them, cancellations (of bookings held over 10 s), fees (of a
-booking approved over 5 s before, else a preview), notifications. The ceiling is `GET /api/v1/resources`: booking's smallest
-read through the same nginx and gunicorn; each type's p50/p95/p99 is also given divided by the
-ceiling's. Targets: no errors; availability p99 ≤ 30 ms; create booking p50 ≤ 20 ms, p99 ≤ 100 ms.
+RabbitMQ on the same machine, in databases and a bus namespace of the run's own. Locust, in a
+process of its own, drives members who sign in by e-mailed code (read from the e-mail fake), each
+from an address of its own, at a constant total rate: availability, booking requests followed until
+staff (signed in the same way) approve them, cancellations (of bookings held over 10 s), fees (of a
+booking approved over 5 s before, else a preview), notifications. The ceiling is
+`GET /api/v1/resources`: booking's smallest read through the same nginx and gunicorn; each type's
+p50/p95/p99 is also given divided by the ceiling's. Targets: no errors; availability p99 ≤ 30 ms;
+create booking p50 ≤ 20 ms, p99 ≤ 100 ms.
 """
 
 
