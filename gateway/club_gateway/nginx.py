@@ -26,7 +26,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from club_gateway import routes
-from club_gateway.problems import DETAILS, PROBLEM_JSON, REQUEST_ID_PATTERN, RETRY_AFTER, problem_json
+from club_gateway.problems import (
+    ANSWERED_AS,
+    DETAILS,
+    PROBLEM_JSON,
+    REQUEST_ID_PATTERN,
+    RETRY_AFTER,
+    problem_json,
+)
 
 GATEWAY_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = GATEWAY_DIR / "static"
@@ -268,6 +275,7 @@ def render(options: Options | None = None) -> str:
         "",
     ]
     out += [f"        error_page {status} = @club_problem_{status};" for status in DETAILS]
+    out += [f"        error_page {status} = @club_problem_{told};" for status, told in ANSWERED_AS.items()]
     out += [
         "",
         "        location = /healthz {",

@@ -14,6 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from club_shared.problems import DEFAULT_CODES, PROBLEM_JSON, problem_type
 
 __all__ = [
+    "ANSWERED_AS",
     "CODES",
     "DETAILS",
     "PROBLEM_JSON",
@@ -43,6 +44,9 @@ DETAILS: dict[int, str] = {
     503: "The service behind this path is not reachable; retry shortly.",
     504: "The service behind this path did not answer in time.",
 }
+# nginx's own refusals that a client is told as another problem: a transfer coding other than
+# chunked leaves the body's length unknown, a 400 by RFC 9112 § 6.1 (nginx says 501, as HTML).
+ANSWERED_AS: dict[int, int] = {501: 400}
 # The services' codes (club_shared.problems), plus the ones only a gateway says.
 CODES: dict[int, str] = {
     **DEFAULT_CODES,

@@ -252,6 +252,15 @@ def test_body_under_1mb_reaches_the_service(gw):
     assert response.json()["body_length"] == 900_000
 
 
+@pytest.mark.parametrize("coding", ["_", "gzip", "chunked, gzip"])
+def test_a_transfer_coding_nginx_cannot_read_is_400_problem(gw, coding):
+    """nginx's own answer is a 501 HTML page; the body's length is unknown, a 400 (RFC 9112 § 6.1)."""
+    response = requests.post(
+        gw.base + "/api/v1/members", data=b"0", headers={"Transfer-Encoding": coding}, timeout=5
+    )
+    assert_problem(response, 400)
+
+
 def test_service_down_is_503_problem(gw):
     response = requests.get(gw.base + "/api/v1/notifications", timeout=5)
     assert_problem(response, 503)
