@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -90,6 +91,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _is_gunicorn(pid: int) -> bool:
+    # `sh -c "gunicorn …"` names gunicorn too; the master and workers run it under python
+    line = _command_line(pid)
+    return "gunicorn" in line and not line.startswith("sh ")
+
+
 def _command_line(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -105,10 +112,19 @@ def _as_postgres(command: Sequence[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
-class PrivatePostgres:
-    """A PostgreSQL server of one's own (the system's initdb/pg_ctl) on an ephemeral port."""
+def _private_dir(prefix: str) -> Path:
+    # Under /tmp itself: the server runs as its own system user, who could not reach into the
+    # caller's private temporary directories (pytest's are 0700).
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
 
-    def __init__(self, workdir: Path):
+
+class PrivatePostgres:
+    """A PostgreSQL server of one's own (the system's initdb/pg_ctl) on an ephemeral port, its
+    files in a directory of its own under /tmp, removed by `stop()`."""
+
+    def __init__(self):
         versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
         found = (
             versions[-1].parent if versions else (Path(p).parent if (p := shutil.which("pg_ctl")) else None)
@@ -116,8 +132,8 @@ class PrivatePostgres:
         if found is None:
             raise FileNotFoundError("pg_ctl is not installed (apt-get install postgresql)")
         self.bin = found
-        self.dir = workdir
-        self.data = workdir / "data"
+        self.dir = _private_dir("club-pg-")
+        self.data = self.dir / "data"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -130,7 +146,6 @@ class PrivatePostgres:
         )
 
     def start(self) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
         subprocess.run(
@@ -150,18 +165,20 @@ class PrivatePostgres:
 
     def restart(self) -> None:
         """Stop (fast: every session is cut) and start again, as an operator's restart does."""
-        self._ctl("-m", "fast", "restart")
+        self._ctl("-m", "fast", "-l", str(self.dir / "postgres.log"), "restart")
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
             self._ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PrivateRabbit:
-    """A RabbitMQ node of one's own (`fault-<id>@localhost`) on an ephemeral port, no plugins."""
+    """A RabbitMQ node of one's own (`<name>@localhost`) on an ephemeral port, no plugins, its
+    files in a directory of its own under /tmp, removed by `stop()`."""
 
-    def __init__(self, workdir: Path, name: str):
-        self.dir = workdir
+    def __init__(self, name: str):
+        self.dir = _private_dir("club-rabbitmq-")
         self.node = f"{name}@localhost"
         # the node's distribution port is its AMQP port + 20000: both must be free
         self.port = next(p for p in iter(free_port, None) if p + 20000 < 65536 and _free(p + 20000))
@@ -191,7 +208,6 @@ class PrivateRabbit:
         )
 
     def start(self) -> str:
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o777)  # Debian's rabbitmq-server switches to the rabbitmq user when root
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
         (self.dir / "enabled_plugins").write_text("[].\n")
@@ -221,6 +237,7 @@ class PrivateRabbit:
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
             self.ctl("stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _free(port: int) -> bool:
@@ -382,9 +399,9 @@ class LocalStack:
 
     def gunicorn_workers(self, name: str) -> list[int]:
         """The pids of the gunicorn worker processes (not the master) of web process `name`."""
-        pids = descendants(self.processes[name].pid)
-        masters = [p for p in pids if "gunicorn" in _command_line(p) and descendants(p)]
-        return [p for master in masters[:1] for p in descendants(master)]
+        top = self.processes[name].pid  # sh, or the master itself where sh execs its command
+        gunicorns = [p for p in [top, *descendants(top)] if _is_gunicorn(p)]
+        return [p for master in gunicorns[:1] for p in descendants(master)]
 
     def worker_pid(self, service: str) -> int:
         """The worker's Python process (under the `sh -c` of its Procfile line)."""
