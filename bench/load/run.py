@@ -213,6 +213,21 @@ def cpu_line(before: dict[str, float], after: dict[str, float], wall: float) -> 
     return ", ".join(f"{name} {share:.2f}" for share, name in reversed(shares) if share >= 0.01)
 
 
+def cpu_per_request(before: dict[str, float], after: dict[str, float], access_log: Path) -> str:
+    """Each service's web processes' CPU over the run divided by the requests nginx sent them."""
+    answered = Counter(json.loads(line)["upstream"] for line in access_log.read_text().splitlines())
+    figures = []
+    for service in SERVICE_NAMES:
+        used = sum(
+            after[n] - before.get(n, 0.0) for n in after if n == service or n.startswith(f"{service}-")
+        )
+        used -= after.get(f"{service}-worker", 0.0) - before.get(f"{service}-worker", 0.0)
+        count = answered.get(f"club_{service}", 0)
+        if count:
+            figures.append(f"{service} {1000 * used / count:.1f} ms ({count} requests)")
+    return ", ".join(figures)
+
+
 def report(found: dict, seconds: float) -> tuple[list[dict], bool]:
     names = sorted(set(found["samples"]) | set(found["failures"]))
     ceiling = summary(found["samples"].get(CEILING, []))
@@ -346,9 +361,9 @@ def main() -> int:
         cpu_before, started = cpu_seconds(stack), time.monotonic()
         cpu_before["locust"] = children_cpu()
         run_locust(stack, members, staff, args.rate, args.seconds, args.warmup, out)
-        cpu = cpu_line(
-            cpu_before, {**cpu_seconds(stack), "locust": children_cpu()}, time.monotonic() - started
-        )
+        cpu_after = {**cpu_seconds(stack), "locust": children_cpu()}
+        cpu = cpu_line(cpu_before, cpu_after, time.monotonic() - started)
+        cpu += "; per request answered: " + cpu_per_request(cpu_before, cpu_after, stack.access_log)
         load_after = load_average()
         found = json.loads(out.read_text())
         gateway = gateway_view(stack.access_log, found["window"])
