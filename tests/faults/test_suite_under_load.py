@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -105,12 +106,16 @@ def suite_slice(run_id, keys, tmp_path_factory):
         shutil.which("rabbitmq-server", path=f"{os.environ.get('PATH', '')}:/usr/sbin"), "rabbitmq-server"
     )
     work = tmp_path_factory.mktemp("suite-faults")
-    pg = PrivatePostgres()
-    rabbit = PrivateRabbit(f"fault-{run_id}")
-    stack = running = None
+    pg = rabbit = stack = running = None
     try:
-        pg.start()
-        rabbit.start()
+        try:
+            pg = PrivatePostgres()
+            pg.start()
+            rabbit = PrivateRabbit(f"fault-{run_id}")
+            rabbit.start()
+        except (OSError, subprocess.SubprocessError) as exc:
+            # e.g. not root nor the servers' users, who alone may start Debian's servers
+            _require(None, f"a private PostgreSQL and RabbitMQ node ({exc!r})")
         env = {
             **stack_env(pg.url, rabbit.url, "club_", "club", keys[1]),
             "RELAY_POLL_MS": "100",
@@ -158,8 +163,10 @@ def suite_slice(run_id, keys, tmp_path_factory):
             running.close()
         if stack is not None:
             stack.stop()
-        rabbit.stop()
-        pg.stop()
+        if rabbit is not None:
+            rabbit.stop()
+        if pg is not None:
+            pg.stop()
 
 
 def _member(n: int) -> str:
