@@ -356,14 +356,29 @@ def tier(session: Session, slug: str | None) -> TierLimits | None:
 # --- people in bookings ------------------------------------------------------------------------
 
 
-def member_conflicts(
+def first_member_conflict(
     session: Session, emails: set[str], span: Span, *, exclude_request_id: int | None = None
-) -> list[BookingRequest]:
-    """Occupying bookings overlapping `span` in which any of `emails` takes part, as owner or as a
-    member participant (the declared roster before a session exists, the session's after), on any
-    resource. domain.md §4.3."""
+) -> int | None:
+    """The earliest occupying booking overlapping `span` in which any of `emails` takes part, as
+    owner or as a member participant (the declared roster before a session exists, the session's
+    after), on any resource; its id. domain.md §4.3."""
     if not emails:
-        return []
+        return None
+    params = {
+        "emails": list(emails),
+        "start": span.start,
+        "end": span.end,
+        "floor": span.start - LONGEST,
+        "exclude_request_id": exclude_request_id,
+    }
+    return session.scalar(_member_conflict_statement(exclude_request_id is not None), params)
+
+
+@cache
+def _member_conflict_statement(exclude_request: bool):
+    """Built once per shape (its values are bound at execution): every create and approve asks it for
+    each member on the roster."""
+    emails = bindparam("emails", expanding=True)
     in_roster = or_(
         BookingRequest.user_email.in_(emails),
         and_(
@@ -381,16 +396,16 @@ def member_conflicts(
             ),
         ),
     )
-    query = select(BookingRequest).where(
+    query = select(BookingRequest.id).where(
         BookingRequest.status.in_(OCCUPYING),
-        BookingRequest.starts_at < span.end,
-        BookingRequest.starts_at > span.start - LONGEST,
-        BookingRequest.ends_at > span.start,
+        BookingRequest.starts_at < bindparam("end"),
+        BookingRequest.starts_at > bindparam("floor"),
+        BookingRequest.ends_at > bindparam("start"),
         in_roster,
     )
-    if exclude_request_id is not None:
-        query = query.where(BookingRequest.id != exclude_request_id)
-    return list(session.scalars(query.order_by(BookingRequest.starts_at)))
+    if exclude_request:
+        query = query.where(BookingRequest.id != bindparam("exclude_request_id"))
+    return query.order_by(BookingRequest.starts_at).limit(1)
 
 
 def pending_simulator_requests(session: Session, email: str, *, exclude_request_id: int | None = None) -> int:

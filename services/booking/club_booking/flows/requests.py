@@ -177,7 +177,7 @@ def check_people_free(
 ) -> None:
     """409 PARTICIPANT_CONFLICT naming the first person (e-mail, name) already booked then."""
     for email, name in people:
-        if queries.member_conflicts(
+        if queries.first_member_conflict(
             session, queries.emails_of(session, email), span, exclude_request_id=exclude_request_id
         ):
             raise Problem(
