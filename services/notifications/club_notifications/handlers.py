@@ -362,6 +362,16 @@ def on_guest_pass_consumed(session: Session, event: Event) -> None:
     )
 
 
+def on_visit_recorded(session: Session, event: Event) -> None:
+    """Only a trialing member's first walk-in is greeted (§4.8); other visits are just counted by
+    membership."""
+    data = event.data
+    if data["first_visit"] and data["member_status"] == "trialing":
+        notify.notify_member(
+            session, data["member_email"], messages.first_visit(data["visit_id"], _first_name(data))
+        )
+
+
 def on_closure_created(session: Session, event: Event) -> None:
     data = event.data
     values = {
@@ -684,6 +694,7 @@ ALL_HANDLERS: dict[str, Handler] = {
     "booking.request.attended": on_booking_finished,
     "booking.request.no_show_marked": on_booking_finished,
     "booking.guest_pass.consumed": on_guest_pass_consumed,
+    "booking.visit.recorded": on_visit_recorded,
     "booking.closure.created": on_closure_created,
     "booking.closure.deleted": on_closure_deleted,
     "booking.trackman_match.succeeded": on_trackman_match_succeeded,

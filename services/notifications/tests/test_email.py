@@ -45,6 +45,7 @@ CONTEXTS = {
     "event_cancelled": {"first_name": EVIL, "title": EVIL, "when": EVIL},
     "wellness_cancelled": {"title": EVIL, "when": EVIL},
     "tour_confirmation": {"visitor_name": EVIL, "when": EVIL},
+    "first_visit": {"first_name": EVIL},
     "notice": {"title": EVIL, "message": EVIL, "link": "/bookings/1"},
 }
 

@@ -117,6 +117,13 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
         "meeting you.</p>",
         "Hi {{ visitor_name }},\n\nYour tour is booked for {{ when }}. We look forward to meeting you.\n",
     ),
+    "first_visit": (
+        "Thanks for visiting {{ club_name }}",
+        f"<p>{_HELLO}</p><p>Thank you for your first visit during your trial. We hope you enjoyed it! "
+        'Book a bay, join an event or a class from <a href="{{ app_url }}">the member app</a>.</p>',
+        f"{_HELLO}\n\nThank you for your first visit during your trial. We hope you enjoyed it!\n"
+        "Book a bay, join an event or a class from the member app: {{ app_url }}\n",
+    ),
 }
 
 #: Templates whose body must never be stored (the communication log keeps only the subject line

@@ -59,6 +59,18 @@ def welcome(first_name: str) -> Message:
     )
 
 
+def first_visit(visit_id: int, first_name: str) -> Message:
+    """A trialing member's first walk-in (§4.8): thanked in the app and by e-mail."""
+    return Message(
+        type="membership_first_visit",
+        title="Thanks for your first visit",
+        message=f"Thanks for visiting{', ' + first_name if first_name else ''}! We hope you enjoyed it.",
+        related_type="visit",
+        related_id=visit_id,
+        email=Email("first_visit", {"first_name": first_name}),
+    )
+
+
 def signin_code(*, expires_in_minutes: int = 15) -> Email:
     """Only an e-mail: the code itself is added at sending time and stored nowhere else."""
     return Email("signin_code", {"expires_in_minutes": expires_in_minutes})
