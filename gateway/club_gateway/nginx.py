@@ -73,6 +73,10 @@ class Options:
     rate_per_token: str = "20r/s"
     burst_per_token: int = 40
     upstream_keepalive: int = 16
+    # Below gunicorn's keepalive (club_shared.gunicorn_conf): nginx lets an idle connection go
+    # before the service closes it, or a request sent on it as it closes is a 502 (nginx retries
+    # no POST elsewhere).
+    upstream_keepalive_timeout: str = "4s"
     connect_timeout: str = "2s"
     read_timeout: str = "30s"
     send_timeout: str = "30s"
@@ -243,6 +247,7 @@ def render(options: Options | None = None) -> str:
             f"    upstream {_upstream_name(service.name)} {{",
             *(f"        server {address};" for address in _addresses(o.upstreams[service.name])),
             f"        keepalive {o.upstream_keepalive};",
+            f"        keepalive_timeout {o.upstream_keepalive_timeout};",
             "    }",
         ]
     out += [
