@@ -385,6 +385,13 @@ def group_updated(session: Session, event: Event) -> None:
     )
 
 
+def visit_recorded(session: Session, event: Event) -> None:
+    """A walk-in (§4.8) refreshes the member's contact. §8.2 names no visit property, and HubSpot
+    refuses a property its portal lacks, so the visit itself is not sent."""
+    email = event.data["member_email"]
+    enqueue(session, "update_contact", email, key=f"contact_update_{email}")
+
+
 # --- closures on the internal calendar ---------------------------------------------------------------
 
 
@@ -447,6 +454,7 @@ HANDLERS: dict = {
     "billing.membership_payment.succeeded": membership_payment,
     "billing.membership_payment.failed": membership_payment,
     "billing.day_pass.purchased": day_pass_purchased,
+    "booking.visit.recorded": visit_recorded,
     "booking.closure.created": closure_created,
     "booking.closure.deleted": closure_deleted,
     **{
