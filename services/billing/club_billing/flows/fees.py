@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from club_shared.events import Event
@@ -34,25 +34,46 @@ CASCADE_LIMIT = 10
 SETTLED = ("paid", "waived", "refunded")
 
 
-def used_before_minutes(
-    session: Session, email: str, club_date: date, resource_type: str, starts_at: datetime, booking_id: int
-) -> int:
-    """Minutes allocated to `email` that club date on that resource type by bookings that start
-    earlier (equal start: lower booking id first), cancelled/declined/expired ones excluded."""
-    usage = BookingUsage
-    total = session.scalar(
-        select(func.coalesce(func.sum(usage.minutes), 0)).where(
-            usage.email == email,
-            usage.club_date == club_date,
-            usage.resource_type == resource_type,
-            usage.counts,
-            usage.booking_id != booking_id,
-            or_(
-                usage.starts_at < starts_at, and_(usage.starts_at == starts_at, usage.booking_id < booking_id)
+#: Minutes allocated per e-mail that club date on that resource type by bookings that start earlier
+#: (equal start: lower booking id first), cancelled/declined/expired ones excluded.
+_USED_BEFORE = (
+    select(BookingUsage.email, func.sum(BookingUsage.minutes))
+    .where(
+        BookingUsage.email.in_(bindparam("emails", expanding=True)),
+        BookingUsage.club_date == bindparam("club_date"),
+        BookingUsage.resource_type == bindparam("resource_type"),
+        BookingUsage.counts,
+        BookingUsage.booking_id != bindparam("booking_id"),
+        or_(
+            BookingUsage.starts_at < bindparam("starts_at"),
+            and_(
+                BookingUsage.starts_at == bindparam("starts_at"),
+                BookingUsage.booking_id < bindparam("booking_id"),
             ),
-        )
+        ),
     )
-    return int(total or 0)
+    .group_by(BookingUsage.email)
+)
+
+
+def used_before_minutes(
+    session: Session, emails, club_date: date, resource_type: str, starts_at: datetime, booking_id: int
+) -> dict[str, int]:
+    """Each e-mail's minutes used earlier that day (absent: none), in one query for all players."""
+    emails = sorted(set(emails))
+    if not emails:
+        return {}
+    rows = session.execute(
+        _USED_BEFORE,
+        {
+            "emails": emails,
+            "club_date": club_date,
+            "resource_type": resource_type,
+            "starts_at": starts_at,
+            "booking_id": booking_id,
+        },
+    )
+    return {email: int(minutes) for email, minutes in rows}
 
 
 def _merge_status(from_booking: str | None, ours: str | None) -> str | None:
@@ -79,15 +100,34 @@ def build_players(
     raw = list(participants)
     if not any(p["type"] == "owner" for p in raw):
         raw.insert(0, {"type": "owner", "slot": 1, "email": member_email, "participant_id": None})
-    players = []
+    # Every member player's read-model row, then their earlier usage: two queries, not two per player.
+    seats = []
     for p in raw:
-        ptype = p["type"]
         email = readmodels.normalise(p.get("email"))
-        if ptype == "owner" and not email:
+        if p["type"] == "owner" and not email:
             email = readmodels.normalise(member_email)
-        is_member = ptype in ("owner", "member") or bool(p.get("user_id"))
-        member = readmodels.find_member(session, email) if is_member else None
-        primary = member.email if member is not None else email
+        seats.append((p, email, p["type"] in ("owner", "member") or bool(p.get("user_id"))))
+    members = readmodels.find_members(session, [email for _p, email, is_member in seats if is_member])
+    found = [members.get(email) if is_member and email else None for _p, email, is_member in seats]
+    primaries = [
+        member.email if member is not None else email
+        for (_p, email, _m), member in zip(seats, found, strict=True)
+    ]
+    used = used_before_minutes(
+        session,
+        [
+            primary
+            for (_p, _e, is_member), primary in zip(seats, primaries, strict=True)
+            if is_member and primary
+        ],
+        club_date,
+        resource_type,
+        starts_at,
+        booking_id,
+    )
+    players = []
+    for (p, _email, is_member), member, primary in zip(seats, found, primaries, strict=True):
+        ptype = p["type"]
         tier = tiers.get(member.tier) if member is not None and member.tier else None
         is_staff = bool(p.get("is_staff")) or readmodels.is_staff_member(member)
         player = Player(
@@ -103,11 +143,7 @@ def build_players(
             payment_status=None,
             tier=tier,
             in_access_status=readmodels.member_in_access(member) if is_member else False,
-            used_before=(
-                used_before_minutes(session, primary, club_date, resource_type, starts_at, booking_id)
-                if is_member and primary
-                else 0
-            ),
+            used_before=used.get(primary, 0) if is_member else 0,
         )
         ours = previous.get(player.key)
         status = _merge_status(p.get("payment_status"), ours.payment_status if ours else None)
@@ -182,48 +218,71 @@ def apply_booking_event(session: Session, event: Event) -> BillingBooking | None
         "input_at": occurred_at,
     }
     if booking is None:
+        # added by recompute once its fees are known: one INSERT, no UPDATE right after it
         booking = BillingBooking(booking_id=booking_id, lines=[], total_cents=0, fees_version=0, **values)
-        session.add(booking)
-        session.flush()
     else:
         for key, value in values.items():
             setattr(booking, key, value)
-    earlier_emails = _usage_emails(session, booking_id)
-    recompute(session, booking, source=data.get("source"))
-    cascade(session, booking, earlier_emails)
+    result, earlier_emails = recompute(session, booking, source=data.get("source"))
+    cascade(session, booking, earlier_emails | set(result.allocations))
     return booking
 
 
 def lock_member_days(session: Session, club_date: date, emails) -> None:
     """One fee computation at a time per member and club date (in a stable order, so no deadlock):
     a booking's earlier-usage sum must see every earlier booking of that day that was computed."""
-    keys = sorted({f"fees:{e.strip().lower()}:{club_date.isoformat()}" for e in emails if e})
-    for key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    # A lock already taken in this (sub)transaction is held until its end: not asked for again.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    held = session.info.get("billing_fee_locks")
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        session.info["billing_fee_locks"] = held
+    keys = sorted({f"fees:{e.strip().lower()}:{club_date.isoformat()}" for e in emails if e} - held[1])
+    if keys:
+        # one round trip; unnest keeps the array's (sorted) order
+        session.execute(_LOCK_KEYS, {"keys": keys})
+        held[1].update(keys)
 
 
-def _usage_emails(session: Session, booking_id: int) -> set[str]:
-    return set(session.scalars(select(BookingUsage.email).where(BookingUsage.booking_id == booking_id)))
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtext(key))) FROM unnest(CAST(:keys AS text[])) AS key"
+)
 
 
-def recompute(session: Session, booking: BillingBooking, *, source: str | None) -> FeeResult:
+def recompute(session: Session, booking: BillingBooking, *, source: str | None) -> tuple[FeeResult, set[str]]:
+    """The fees and the e-mails the booking's usage was allocated to before (a new booking, one not
+    yet in the session, has none, nor snapshots nor an invoice: nothing to read or replace)."""
+    new = booking not in session
     previous = previous_lines(booking)
     result = compute_fees(fee_input_for(session, booking, previous), previous)
     booking.lines = [line.as_dict() for line in result.lines]
     booking.total_cents = result.total_cents
     booking.fees_version = (booking.fees_version or 0) + 1
     booking.source = source
-    _write_usage(session, booking, result)
-    _write_snapshot(session, booking, result, source)
+    if new:
+        session.add(booking)
+    earlier_emails = _write_usage(session, booking, result, new=new)
+    _write_snapshot(session, booking, result, source, new=new)
     publish(session, "billing.fees.calculated", fees_calculated_data(booking))
     from . import invoices
 
-    invoices.plan(session, booking)
-    return result
+    invoices.plan(session, booking, new=new)
+    return result, earlier_emails
 
 
-def _write_usage(session: Session, booking: BillingBooking, result: FeeResult) -> None:
-    session.execute(delete(BookingUsage).where(BookingUsage.booking_id == booking.booking_id))
+def _write_usage(session: Session, booking: BillingBooking, result: FeeResult, *, new: bool) -> set[str]:
+    """Replace the booking's usage rows; the e-mails of the rows replaced."""
+    earlier = (
+        set()
+        if new
+        else set(
+            session.scalars(
+                delete(BookingUsage)
+                .where(BookingUsage.booking_id == booking.booking_id)
+                .returning(BookingUsage.email)
+            )
+        )
+    )
     counts = booking.status not in NOT_USAGE_STATUSES
     for email, minutes in result.allocations.items():
         session.add(
@@ -238,14 +297,20 @@ def _write_usage(session: Session, booking: BillingBooking, result: FeeResult) -
             )
         )
     session.flush()
+    return earlier
 
 
-def _write_snapshot(session: Session, booking: BillingBooking, result: FeeResult, source: str | None) -> None:
-    session.execute(
-        update(BookingFeeSnapshot)
-        .where(BookingFeeSnapshot.booking_id == booking.booking_id, BookingFeeSnapshot.status == "pending")
-        .values(status="superseded")
-    )
+def _write_snapshot(
+    session: Session, booking: BillingBooking, result: FeeResult, source: str | None, *, new: bool
+) -> None:
+    if not new:
+        session.execute(
+            update(BookingFeeSnapshot)
+            .where(
+                BookingFeeSnapshot.booking_id == booking.booking_id, BookingFeeSnapshot.status == "pending"
+            )
+            .values(status="superseded")
+        )
     if booking.status in ("cancelled", "declined", "expired", "cancellation_pending"):
         status = "cancelled"
     elif result.owed_cents() == 0:
@@ -300,9 +365,9 @@ def fees_calculated_data(booking: BillingBooking) -> dict[str, Any]:
     }
 
 
-def cascade(session: Session, booking: BillingBooking, extra_emails: set[str] = frozenset()) -> list[int]:
-    """Recompute the same members' bookings that start later that club date (at most 10)."""
-    emails = _usage_emails(session, booking.booking_id) | set(extra_emails)
+def cascade(session: Session, booking: BillingBooking, emails: set[str]) -> list[int]:
+    """Recompute the bookings of these members (the booking's players, before and after the change)
+    that start later that club date (at most 10)."""
     if not emails:
         return []
     later = session.scalars(

@@ -83,10 +83,11 @@ def invoice_key(invoice: BookingInvoice, suffix: str = "") -> str:
 
 
 def plan(
-    session: Session, booking: BillingBooking, *, refund_eligible: bool = False
+    session: Session, booking: BillingBooking, *, refund_eligible: bool = False, new: bool = False
 ) -> BookingInvoice | None:
-    """Decide what the booking's invoice should be after its fees changed; queue the sync."""
-    invoice = invoice_for(session, booking.booking_id, lock=True)
+    """Decide what the booking's invoice should be after its fees changed; queue the sync.
+    `new`: the booking was created in this transaction, so it has no invoice yet to look for."""
+    invoice = None if new else invoice_for(session, booking.booking_id, lock=True)
     owed = owed_cents(booking)
     if invoice is None:
         if booking.status in INVOICEABLE and owed > 0 and prepay_allowed(session, booking):

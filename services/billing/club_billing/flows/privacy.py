@@ -27,6 +27,7 @@ from ..models import (
     LegacyPurchase,
     StripePaymentIntent,
 )
+from . import readmodels
 from .runtime_access import publish
 
 EXPORTED = {
@@ -78,6 +79,7 @@ def erase(session: Session, data: dict[str, Any]) -> None:
     emails = sorted({e.lower() for e in [data["email"], *data.get("linked_emails", [])]})
     target = anonymised(data["email"])
     session.execute(delete(BillingMember).where(BillingMember.email.in_(emails)))
+    readmodels.forget_cached(session)
     session.execute(delete(BookingUsage).where(BookingUsage.email.in_(emails)))
     session.execute(
         update(BillingBooking)

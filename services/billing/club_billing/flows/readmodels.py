@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, or_, select, update
+from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.orm import Session
 
 from ..domain.fees import (
@@ -56,6 +56,7 @@ def tier_rules(session: Session) -> dict[str, TierRules]:
 def forget_cached(session: Session) -> None:
     session.info.pop("billing_tier_rules", None)
     session.info.pop("billing_fee_prices", None)
+    session.info.pop("billing_members", None)
 
 
 def _load_tier_rules(session: Session) -> dict[str, TierRules]:
@@ -95,14 +96,37 @@ def fee_prices(session: Session) -> tuple[int, int]:
 def find_member(session: Session, email: str | None) -> BillingMember | None:
     """The member with this e-mail, as primary or linked address."""
     email = normalise(email)
-    if not email:
-        return None
-    member = session.get(BillingMember, email)
-    if member is not None:
-        return member
-    return session.scalars(
-        select(BillingMember).where(BillingMember.linked_emails.contains([email])).limit(1)
-    ).first()
+    return find_members(session, [email])[email] if email else None
+
+
+def find_members(session: Session, emails) -> dict[str, BillingMember | None]:
+    """The members with these (normalised) e-mails, primary or linked, in one query for those not
+    seen yet. Remembered for the (sub)transaction: a booking event looks its players up once for
+    the prices, the cascade and the invoice; every write to billing_members forgets them."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get("billing_members")
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        session.info["billing_members"] = cached
+    known = cached[1]
+    missing = sorted({e for e in emails if e and e not in known})
+    if missing:
+        rows = session.scalars(
+            select(BillingMember)
+            .where(
+                or_(
+                    BillingMember.email.in_(missing),
+                    BillingMember.linked_emails.has_any(array(missing, type_=Text)),
+                )
+            )
+            .order_by(BillingMember.email)
+        ).all()
+        primary = {row.email: row for row in rows}
+        for email in missing:
+            known[email] = primary.get(email) or next(
+                (row for row in rows if email in (row.linked_emails or [])), None
+            )
+    return {e: known[e] for e in emails if e}
 
 
 def member_in_access(member: BillingMember | None) -> bool:
@@ -129,10 +153,12 @@ def upsert_member(session: Session, data: dict[str, Any]) -> None:
     else:
         statement = statement.on_conflict_do_nothing()
     session.execute(statement)
+    forget_cached(session)
 
 
 def add_linked_email(session: Session, email: str, linked: str) -> None:
     member = find_member(session, email)
+    forget_cached(session)
     if member is None:
         upsert_member(session, {"email": email, "linked_emails": [linked]})
         return
@@ -141,6 +167,7 @@ def add_linked_email(session: Session, email: str, linked: str) -> None:
 
 def remove_linked_email(session: Session, email: str, linked: str) -> None:
     member = find_member(session, email)
+    forget_cached(session)
     if member is not None:
         member.linked_emails = sorted(set(member.linked_emails or []) - {normalise(linked)})
 
@@ -148,6 +175,7 @@ def remove_linked_email(session: Session, email: str, linked: str) -> None:
 def rewrite_email(session: Session, old: str, new: str) -> None:
     """membership.member.email_changed: every row billing keys by e-mail moves to the new address."""
     old, new = normalise(old), normalise(new)
+    forget_cached(session)
     member = session.get(BillingMember, old)
     if member is not None:
         session.execute(
