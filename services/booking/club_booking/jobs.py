@@ -1,4 +1,4 @@
-"""Booking's scheduled work (domain.md §4.7, §4.8, §5.4, §12), run by the worker's JobRunner.
+"""Booking's scheduled work (domain.md §4.7, §4.8, §5.4, §9, §12), run by the worker's JobRunner.
 
 Every schedule is claimed once per period in `scheduler_claims`, so several worker replicas never
 run the same period twice; the jobs lock the rows they change (SKIP LOCKED where they scan).
@@ -18,7 +18,7 @@ from club_shared.jobs import Daily, Every, JobRunner, Scheduled, alert_by_event
 from club_shared.runtime import Runtime
 
 from .domain.passes import RESET_AT, RESET_WINDOW_END
-from .flows import lifecycle, passes
+from .flows import imports, lifecycle, passes
 from .flows.publishing import notify_staff
 from .models import JOBS, BookingRequest
 
@@ -41,6 +41,7 @@ SCHEDULE = (
     Scheduled("booking.stuck_cancellations", Every(timedelta(hours=2))),
     Scheduled("booking.guest_pass_reset", PassResetWindow()),
     Scheduled("booking.purge_expired_holds", Daily(time(4, 30))),
+    Scheduled("booking.drop_stale_eventbrite_attendees", Daily(time(4, 40))),
 )
 
 STUCK_AFTER = timedelta(hours=4)
@@ -76,6 +77,9 @@ def job_functions(rt: Runtime, clock=utcnow):
         "booking.stuck_cancellations": lambda session, payload: stuck_cancellations(session, rt, clock()),
         "booking.guest_pass_reset": lambda session, payload: passes.reset_period(session, rt, clock()),
         "booking.purge_expired_holds": lambda session, payload: passes.purge_expired_holds(session, clock()),
+        "booking.drop_stale_eventbrite_attendees": lambda session, payload: imports.drop_stale_attendees(
+            session, clock()
+        ),
     }
 
 

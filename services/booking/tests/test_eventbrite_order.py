@@ -2,8 +2,11 @@
 an attendee that comes before its event is kept and applied, in arrival order, when the event comes;
 one that comes after is applied at once. Both orders end the same."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 
+from club_booking.jobs import make_jobs
 from club_booking.testing import deliver, outbox
 
 from .test_event_imports import STAFF, attendee, synced
@@ -110,3 +113,27 @@ def test_an_attendee_racing_its_event_across_two_replicas_is_never_lost(rt, serv
         assert waiting(rt) == 0
     finally:
         other.db.dispose()
+
+
+def test_attendees_whose_event_never_arrives_are_dropped_after_30_days(rt, service_runtime, client, auth):
+    deliver(rt, "integrations.eventbrite.attendee_synced", attendee("old@example.com"))
+    deliver(rt, "integrations.eventbrite.attendee_synced", attendee("new@example.com"))
+    with rt.db.transaction() as session:
+        session.execute(
+            text(
+                "UPDATE pending_eventbrite_attendees SET received_at = now() - interval '31 days'"
+                " WHERE attendee->>'email' = 'old@example.com'"
+            )
+        )
+    # The daily clean-up, as the worker's runner fires and runs it.
+    run_at = datetime.now(UTC).replace(hour=20, minute=0)  # after 04:40 club time, the same club day
+    runner = make_jobs(service_runtime("booking"), clock=lambda: run_at)
+    assert "booking.drop_stale_eventbrite_attendees" in runner.fire_due(run_at)
+    runner.run_due()
+    runner.db.dispose()
+    with rt.db.transaction() as session:
+        left = session.execute(text("SELECT attendee->>'email' FROM pending_eventbrite_attendees")).scalars()
+        assert list(left) == ["new@example.com"]
+
+    deliver(rt, "integrations.calendar.event_synced", synced("eb-42"))  # the young one still applies
+    assert set(rsvps(client, auth)) == {"new@example.com"}

@@ -171,8 +171,9 @@ def test_the_runner_fires_each_period_once_across_replicas(service_runtime, clie
     run_at = at("2026-06-12", "15:05")
     replicas = [make_jobs(service_runtime("booking"), clock=lambda: run_at) for _ in range(2)]
     fired = [r.fire_due(run_at) for r in replicas]
-    assert sorted(map(len, fired)) == [0, 4]  # expiry, auto-complete, stuck cancellations, purge: once
-    assert sum(r.run_due() for r in replicas) == 4
+    # expiry, auto-complete, stuck cancellations, hold purge, waiting attendees: once
+    assert sorted(map(len, fired)) == [0, 5]
+    assert sum(r.run_due() for r in replicas) == 5
     assert (
         client.get(f"/api/v1/booking-requests/{booking['id']}", headers=ann).get_json()["status"] == "expired"
     )

@@ -188,6 +188,26 @@ def _apply_waiting_attendees(session: Session, rt, event: ClubEvent) -> None:
         _apply_attendee(session, rt, event, data)
 
 
+#: How long an attendee waits for its event: events are synced within minutes of their attendees,
+#: so one still missing after this is not coming (deleted, or not one of the organisation's).
+ATTENDEE_WAITS = timedelta(days=30)
+
+
+def drop_stale_attendees(session: Session, now: datetime) -> int:
+    """The daily clean-up of attendees whose event never arrived; how many were dropped."""
+    dropped = (
+        session.execute(
+            delete(PendingEventbriteAttendee).where(
+                PendingEventbriteAttendee.received_at < now - ATTENDEE_WAITS
+            )
+        ).rowcount
+        or 0
+    )
+    if dropped:
+        log.info("dropped %d Eventbrite attendee(s) whose event never arrived", dropped)
+    return dropped
+
+
 def _apply_attendee(session: Session, rt, event: ClubEvent, data: dict[str, Any]) -> None:
     person = _match_member(session, data)
     email = person.email if person else data["email"].strip().lower()
