@@ -357,7 +357,13 @@ class JobRunner:
         """Claim up to `limit` due jobs and run them; the number run (succeeded or failed)."""
         rows = self.claim(limit)
         for row in rows:
-            self._run(row)
+            # Attempts that neither completed nor recorded a failure died with their process: a job
+            # that kills its worker would otherwise come back every lock timeout, for ever.
+            died = row.attempts - 1 - row.retry_count
+            if died >= row.max_retries:
+                self._failed(row, RuntimeError(f"{died} attempts died with their process"), gave_up=True)
+            else:
+                self._run(row)
         return len(rows)
 
     @staticmethod
@@ -382,10 +388,10 @@ class JobRunner:
         except Exception as exc:
             self._failed(row, exc)
 
-    def _failed(self, row, exc: Exception) -> None:
+    def _failed(self, row, exc: Exception, *, gave_up: bool = False) -> None:
         queue = self.tables.job_queue
         failures = row.retry_count + 1
-        gave_up = failures >= row.max_retries
+        gave_up = gave_up or failures >= row.max_retries
         error = f"{type(exc).__name__}: {exc}"[:2000]
         log.log(
             logging.ERROR if gave_up else logging.WARNING,

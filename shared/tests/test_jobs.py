@@ -319,6 +319,33 @@ def test_a_job_whose_process_is_killed_runs_again_once_its_lock_expires(db):
         assert session.scalars(select(effects.c.what)).all() == ["again"]
 
 
+def test_a_job_that_keeps_killing_its_process_fails_instead_of_coming_back_for_ever(db):
+    """Three attempts that died unfinished (lock expired, nothing recorded) and the fourth claim gives
+    up without running it, and the staff hear of it."""
+    alerts = []
+    ran = []
+    runner = JobRunner(
+        db,
+        TABLES,
+        {"record": lambda session, payload: ran.append(payload)},
+        LA,
+        alert=lambda session, failed: alerts.append(failed),
+    )
+    with db.transaction() as session:
+        job_id = enqueue(session, TABLES, "record", {"name": "poison"})
+        session.execute(
+            update(QUEUE)
+            .where(QUEUE.c.id == job_id)
+            .values(
+                status="processing", attempts=3, locked_by="dead:1", locked_at=func.now() - timedelta(hours=1)
+            )
+        )
+    assert runner.run_due() == 1
+    row = job_row(db, job_id)
+    assert (row.status, row.attempts) == ("failed", 4) and "3 attempts died" in row.last_error
+    assert ran == [] and [failed.id for failed in alerts] == [job_id]
+
+
 def test_finished_jobs_are_pruned_after_seven_days(db):
     now = datetime.now(UTC)
     with db.transaction() as session:
