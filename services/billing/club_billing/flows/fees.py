@@ -249,12 +249,18 @@ _LOCK_KEYS = text(
 )
 
 
-def recompute(session: Session, booking: BillingBooking, *, source: str | None) -> tuple[FeeResult, set[str]]:
-    """The fees and the e-mails the booking's usage was allocated to before (a new booking, one not
-    yet in the session, has none, nor snapshots nor an invoice: nothing to read or replace)."""
+def recompute(
+    session: Session, booking: BillingBooking, *, source: str | None, result: FeeResult | None = None
+) -> tuple[FeeResult, set[str]]:
+    """The fees (`result`: already computed from the booking as it is) and the e-mails the booking's
+    usage was allocated to before (a new booking, one not yet in the session, has none, nor
+    snapshots nor an invoice: nothing to read or replace)."""
     new = booking not in session
-    previous = previous_lines(booking)
-    result = compute_fees(fee_input_for(session, booking, previous), previous)
+    if result is None:
+        previous = previous_lines(booking)
+        # the booking's new input is written with its fees, in one UPDATE (its own row is not read)
+        with session.no_autoflush:
+            result = compute_fees(fee_input_for(session, booking, previous), previous)
     booking.lines = [line.as_dict() for line in result.lines]
     booking.total_cents = result.total_cents
     booking.fees_version = (booking.fees_version or 0) + 1
@@ -402,6 +408,6 @@ def cascade(session: Session, booking: BillingBooking, emails: set[str]) -> list
         candidate = compute_fees(fee_input_for(session, other, previous), previous)
         if candidate.lines == tuple(previous.values()) and before == candidate.total_cents:
             continue
-        recompute(session, other, source="cascade")
+        recompute(session, other, source="cascade", result=candidate)
         done.append(other.booking_id)
     return done

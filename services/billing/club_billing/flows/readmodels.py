@@ -72,25 +72,29 @@ def _load_tier_rules(session: Session) -> dict[str, TierRules]:
     return rules
 
 
-def price_cents(session: Session, slug: str, default: int) -> int:
-    value = session.scalar(
-        select(StripeProduct.price_cents).where(StripeProduct.slug == slug, StripeProduct.is_active)
-    )
-    return default if value is None else value
-
-
 def fee_prices(session: Session) -> tuple[int, int]:
     """(overage rate per 30 minutes, guest-pass price), from the synced products (§5.1); read once
     per transaction."""
     cached = session.info.get("billing_fee_prices")
     if cached is not None and cached[0] is session.get_transaction():
         return cached[1]
+    synced = dict(
+        session.execute(
+            select(StripeProduct.slug, StripeProduct.price_cents).where(
+                StripeProduct.slug.in_((OVERAGE_SLUG, GUEST_PASS_SLUG)), StripeProduct.is_active
+            )
+        ).all()
+    )
     prices = (
-        price_cents(session, OVERAGE_SLUG, DEFAULT_OVERAGE_RATE_CENTS),
-        price_cents(session, GUEST_PASS_SLUG, DEFAULT_GUEST_FEE_CENTS),
+        _or_default(synced.get(OVERAGE_SLUG), DEFAULT_OVERAGE_RATE_CENTS),
+        _or_default(synced.get(GUEST_PASS_SLUG), DEFAULT_GUEST_FEE_CENTS),
     )
     session.info["billing_fee_prices"] = (session.get_transaction(), prices)
     return prices
+
+
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def find_member(session: Session, email: str | None) -> BillingMember | None:
