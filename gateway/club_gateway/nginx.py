@@ -107,6 +107,12 @@ def _upstream_name(service: str) -> str:
     return f"club_{service}"
 
 
+def _problem_uri(status: int) -> str:
+    # A URI rather than a named location: nginx cannot redirect a request whose request line it
+    # could not read (414, 400) to a named location ("empty URI"), and answered those 500 in HTML.
+    return f"/_club/problems/{status}"
+
+
 def _problem_locations() -> list[str]:
     lines: list[str] = []
     for status in DETAILS:
@@ -114,7 +120,7 @@ def _problem_locations() -> list[str]:
         # The body goes inside a single-quoted nginx string; problem texts must not break out.
         assert "'" not in body and "\\" not in body, body
         lines += [
-            f"        location @club_problem_{status} {{",
+            f"        location = {_problem_uri(status)} {{",
             "            internal;",
             "            types { }",
             f"            default_type {PROBLEM_JSON};",
@@ -279,8 +285,8 @@ def render(options: Options | None = None) -> str:
         "        proxy_next_upstream error timeout;",
         "",
     ]
-    out += [f"        error_page {status} = @club_problem_{status};" for status in DETAILS]
-    out += [f"        error_page {status} = @club_problem_{told};" for status, told in ANSWERED_AS.items()]
+    out += [f"        error_page {status} = {_problem_uri(status)};" for status in DETAILS]
+    out += [f"        error_page {status} = {_problem_uri(told)};" for status, told in ANSWERED_AS.items()]
     out += [
         "",
         "        location = /healthz {",

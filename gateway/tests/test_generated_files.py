@@ -84,6 +84,14 @@ def test_nginx_lets_idle_service_connections_go_before_gunicorn_closes_them():
             assert timeout and float(timeout.group(1)) < gunicorn_keepalive, block
 
 
+def test_gunicorn_reads_every_request_line_nginx_passes_on():
+    """nginx reads request lines up to its 8k header buffer (8190 characters and CRLF); gunicorn's
+    default 4094 answered longer ones with its own 414 HTML page."""
+    source = (REPO / "shared" / "club_shared" / "gunicorn_conf.py").read_text()
+    assert "large_client_header_buffers" not in nginx.render()  # nginx's default, 4 8k
+    assert int(re.search(r"^limit_request_line = (\d+)$", source, re.M).group(1)) >= 8190
+
+
 def test_compose_conf_uses_service_host_names():
     text = nginx.render(nginx.COMPOSE)
     for name in routes.SERVICE_NAMES:

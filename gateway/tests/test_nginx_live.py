@@ -252,6 +252,15 @@ def test_body_under_1mb_reaches_the_service(gw):
     assert response.json()["body_length"] == 900_000
 
 
+def test_a_request_line_longer_than_nginx_reads_is_414_problem(gw):
+    response = requests.get(gw.base + "/api/v1/members?q=" + "a" * 9000, timeout=5)
+    assert_problem(response, 414)
+
+
+def test_problem_pages_are_not_reachable_from_outside(gw):
+    assert_problem(requests.get(gw.base + "/_club/problems/500", timeout=5), 404)
+
+
 @pytest.mark.parametrize("coding", ["_", "gzip", "chunked, gzip"])
 def test_a_transfer_coding_nginx_cannot_read_is_400_problem(gw, coding):
     """nginx's own answer is a 501 HTML page; the body's length is unknown, a 400 (RFC 9112 § 6.1)."""

@@ -17,6 +17,9 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# As long a request line as nginx lets through (its 8k header buffers): longer ones are nginx's
+# 414 problem, and none reaches gunicorn to be answered with its own 414 HTML page.
+limit_request_line = 8190
 
 
 def child_exit(server, worker):
