@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from datetime import time
 
-from billing_support import approved, booking_data, member_event, next_id, participant
+from billing_support import approved, booking_data, fees_of, member_event, next_id, participant
 from sqlalchemy import event as sa_event
 
 from club_shared.bus import Delivery, Message
@@ -86,3 +86,24 @@ def test_statements_per_booking_event_are_pinned(consumer, deliver, db, email):
     assert len(seen) == ROSTER_CHANGE_WITH_CASCADE, "\n".join(seen)
     cascaded = [s for s in seen if s.startswith("UPDATE billing_bookings")]
     assert len(cascaded) == 2  # the first booking and the later one it repriced
+
+
+def test_a_cascade_over_several_later_bookings_reads_their_usage_once(
+    consumer, deliver, db, client, auth, email
+):
+    deliver("membership.member.created", member_event(email, "core"))  # 60 minutes a day
+    first, noon, late = next_id(), next_id(), next_id()
+    for booking_id, start, minutes in ((first, time(9), 60), (noon, time(12), 30), (late, time(15), 30)):
+        deliver(
+            "booking.request.approved",
+            approved(booking_data(booking_id, email, start=start, minutes=minutes)),
+        )
+    assert [fees_of(client, auth, b)["total_cents"] for b in (first, noon, late)] == [0, 2500, 2500]
+
+    shorter = approved(booking_data(first, email, start=time(9), minutes=30, roster_version=2))
+    with statements(db) as seen:
+        handle(consumer, "booking.request.approved", shorter)
+    # 30 minutes at nine: the 30 at noon now fit the 60 a day, the 30 at three still do not
+    assert [fees_of(client, auth, b)["total_cents"] for b in (first, noon, late)] == [0, 0, 2500]
+    usage_reads = [s for s in seen if s.startswith("SELECT booking_usage")]
+    assert len(usage_reads) == 2, "\n".join(seen)  # the first booking's players, then the cascade's

@@ -76,6 +76,49 @@ def used_before_minutes(
     return {email: int(minutes) for email, minutes in rows}
 
 
+class DayUsage:
+    """The counting usage of some members on one club date and resource type, read once for a
+    cascade (one query per new set of e-mails, not one per later booking priced) and kept current
+    as the cascade reprices bookings: the same sums as `used_before_minutes`, taken in memory."""
+
+    def __init__(self, session: Session, club_date: date, resource_type: str):
+        self.session, self.club_date, self.resource_type = session, club_date, resource_type
+        self.rows: dict[str, list[tuple[datetime, int, int]]] = {}  # email → (starts_at, booking id, minutes)
+
+    def minutes_before(self, emails, starts_at: datetime, booking_id: int) -> dict[str, int]:
+        missing = sorted({e for e in emails if e not in self.rows})
+        if missing:
+            for email in missing:
+                self.rows[email] = []
+            for email, starts, other, minutes in self.session.execute(
+                select(
+                    BookingUsage.email, BookingUsage.starts_at, BookingUsage.booking_id, BookingUsage.minutes
+                ).where(
+                    BookingUsage.email.in_(missing),
+                    BookingUsage.club_date == self.club_date,
+                    BookingUsage.resource_type == self.resource_type,
+                    BookingUsage.counts,
+                )
+            ):
+                self.rows[email].append((starts, other, minutes))
+        return {
+            email: sum(
+                minutes
+                for starts, other, minutes in self.rows[email]
+                if other != booking_id
+                and (starts < starts_at or (starts == starts_at and other < booking_id))
+            )
+            for email in set(emails)
+        }
+
+    def replace(self, booking: BillingBooking, result: FeeResult) -> None:
+        """The booking's usage as `recompute` just wrote it."""
+        for email, rows in self.rows.items():
+            rows[:] = [row for row in rows if row[1] != booking.booking_id]
+            if email in result.allocations and booking.status not in NOT_USAGE_STATUSES:
+                rows.append((booking.starts_at, booking.booking_id, result.allocations[email]))
+
+
 def _merge_status(from_booking: str | None, ours: str | None) -> str | None:
     if from_booking in ("paid", "refunded"):
         return from_booking
@@ -95,6 +138,7 @@ def build_players(
     participants: list[dict[str, Any]],
     previous: dict[str, FeeLine],
     tiers: dict[str, TierRules] | None = None,
+    day: DayUsage | None = None,
 ) -> tuple[Player, ...]:
     tiers = tiers if tiers is not None else readmodels.tier_rules(session)
     raw = list(participants)
@@ -113,17 +157,15 @@ def build_players(
         member.email if member is not None else email
         for (_p, email, _m), member in zip(seats, found, strict=True)
     ]
-    used = used_before_minutes(
-        session,
-        [
-            primary
-            for (_p, _e, is_member), primary in zip(seats, primaries, strict=True)
-            if is_member and primary
-        ],
-        club_date,
-        resource_type,
-        starts_at,
-        booking_id,
+    member_emails = [
+        primary
+        for (_p, _e, is_member), primary in zip(seats, primaries, strict=True)
+        if is_member and primary
+    ]
+    used = (
+        day.minutes_before(member_emails, starts_at, booking_id)
+        if day is not None
+        else used_before_minutes(session, member_emails, club_date, resource_type, starts_at, booking_id)
     )
     players = []
     for (p, _email, is_member), member, primary in zip(seats, found, primaries, strict=True):
@@ -151,7 +193,9 @@ def build_players(
     return tuple(players)
 
 
-def fee_input_for(session: Session, booking: BillingBooking, previous: dict[str, FeeLine]) -> FeeInput:
+def fee_input_for(
+    session: Session, booking: BillingBooking, previous: dict[str, FeeLine], day: DayUsage | None = None
+) -> FeeInput:
     data = booking.fee_input
     rate, guest_pass_price = readmodels.fee_prices(session)
     return FeeInput(
@@ -168,6 +212,7 @@ def fee_input_for(session: Session, booking: BillingBooking, previous: dict[str,
             starts_at=booking.starts_at,
             participants=data.get("participants", []),
             previous=previous,
+            day=day,
         ),
         overage_rate_cents=rate,
         default_guest_fee_cents=guest_pass_price,
@@ -401,13 +446,15 @@ def cascade(session: Session, booking: BillingBooking, emails: set[str]) -> list
         .limit(CASCADE_LIMIT)
         .with_for_update()
     ).all()
+    day = DayUsage(session, booking.club_date, booking.resource_type)
     done = []
     for other in later:
         before = other.total_cents
         previous = previous_lines(other)
-        candidate = compute_fees(fee_input_for(session, other, previous), previous)
+        candidate = compute_fees(fee_input_for(session, other, previous, day), previous)
         if candidate.lines == tuple(previous.values()) and before == candidate.total_cents:
             continue
         recompute(session, other, source="cascade", result=candidate)
+        day.replace(other, candidate)
         done.append(other.booking_id)
     return done
