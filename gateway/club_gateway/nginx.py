@@ -76,7 +76,7 @@ class Options:
     # Below gunicorn's keepalive (club_shared.gunicorn_conf): nginx lets an idle connection go
     # before the service closes it, or a request sent on it as it closes is a 502 (nginx retries
     # no POST elsewhere).
-    upstream_keepalive_timeout: str = "4s"
+    upstream_keepalive_timeout: str = "60s"
     connect_timeout: str = "2s"
     read_timeout: str = "30s"
     send_timeout: str = "30s"

@@ -16,7 +16,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
+# Longer than the idle timeout of any proxy in front (our nginx 60 s, ingress-nginx's default 60 s):
+# the proxy closes an idle connection first, never gunicorn under a request the proxy just sent.
+keepalive = 75
 # As long a request line as nginx lets through (its 8k header buffers): longer ones are nginx's
 # 414 problem, and none reaches gunicorn to be answered with its own 414 HTML page.
 limit_request_line = 8190
