@@ -20,6 +20,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     Time,
@@ -552,6 +553,24 @@ class PendingEventbriteAttendee(Base):
     eventbrite_event_id: Mapped[str] = mapped_column(String(100), index=True)
     attendee: Mapped[dict] = mapped_column(JSONB)
     received_at: Mapped[datetime] = _created()
+
+
+class IdempotencyKey(Base):
+    """The first outcome of a create sent with an `Idempotency-Key` (status and body, a booking or a
+    4xx problem), written in the transaction that made it, so a retry of a request cut off
+    mid-flight replays it instead of booking twice. Pruned after 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: SHA-256 of the canonical JSON body: the same key with another body is refused
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
 
 
 class WellnessClass(Base):
