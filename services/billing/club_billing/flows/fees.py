@@ -446,7 +446,21 @@ def cascade(session: Session, booking: BillingBooking, emails: set[str]) -> list
         .limit(CASCADE_LIMIT)
         .with_for_update()
     ).all()
+    if not later:
+        return []
     day = DayUsage(session, booking.club_date, booking.resource_type)
+    # every later booking's players at once (a linked address is still looked up when priced)
+    day.minutes_before(
+        emails
+        | {
+            readmodels.normalise(p.get("email") or other.member_email)
+            for other in later
+            for p in other.fee_input.get("participants", [])
+        }
+        | {other.member_email for other in later},
+        booking.starts_at,
+        booking.booking_id,
+    )
     done = []
     for other in later:
         before = other.total_cents
