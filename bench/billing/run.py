@@ -1,9 +1,12 @@
 """Benchmark of billing: (a) the fee engine per booking, in-process (target p99 ≤ 2 ms); (b) a booking
 event through billing's real consumer (fee input → snapshot → outbox, one transaction), for scale;
+(d) a stream of booking events (created → approved → checked in → attended) through the real
+consumer in batches of the bus's prefetch: events/s, SQL statements per event, and the ratio to the
+same consumer's raw rate on the same events (inbox and commit, handlers that do nothing);
 (c) the Stripe webhook endpoint through the gateway: nginx (generated config) → gunicorn → verify
 the signature, claim the event id, apply, commit (target p99 ≤ 50 ms).
 
-    .venv/bin/python bench/billing/run.py [--fees 20000] [--events 500] [--webhooks 2000] [--clients 2]
+    .venv/bin/python bench/billing/run.py [--fees 20000] [--events 500] [--stream 2000] [--webhooks 2000]
 
 Needs PostgreSQL (DATABASE_URL, else localhost) and nginx on PATH (for (c); skipped without it).
 Works in its own database, dropped afterwards; appends its result to bench/RESULTS.md.
@@ -165,6 +168,102 @@ def bench_consumer(settings: Settings, count: int) -> dict:
         assert outcome.verdict.name == "ACK", outcome
     runtime.db.dispose()
     return summary(timings)
+
+
+# --- (d) a stream of booking events through the consumer, against its raw rate -------------------
+
+#: The lifecycle every booking of the stream goes through: (event type, status, source, actor field).
+LIFECYCLE = (
+    ("booking.request.created", "pending", "booking_preview", "created_by"),
+    ("booking.request.approved", "approved", "approval", "reviewed_by"),
+    ("booking.request.checked_in", "checked_in", "check_in", "checked_in_by"),
+    ("booking.request.attended", "attended", "status_change", "marked_by"),
+)
+
+
+def stream_events(count: int, day: date) -> list:
+    """`count` events: bookings of 50 members (an owner, a member friend and a guest each; several
+    per member that day, so earlier usage and cascades are real), phase by phase as a club day runs."""
+    from club_shared.events import make_event
+
+    bookings = max(1, count // len(LIFECYCLE))
+    events = []
+    for event_type, status, source, actor in LIFECYCLE:
+        for b in range(bookings):
+            booking_id = 500_000 + b
+            data = booking_event(booking_id, f"member{b % 50}@example.com", day)
+            data["participants"].insert(
+                1,
+                {
+                    **data["participants"][0],
+                    "participant_id": booking_id * 10 + 3,
+                    "type": "member",
+                    "email": f"member{(b + 7) % 50}@example.com",
+                    "slot": 2,
+                },
+            )
+            data["participants"][2]["slot"] = 3
+            del data["reviewed_by"]
+            data.update(status=status, source=source, declared_player_count=3, **{actor: "desk@club.example"})
+            events.append(make_event(event_type, data, producer="booking"))
+    return events[:count]
+
+
+def bench_stream(settings: Settings, count: int, batch: int) -> dict:
+    from sqlalchemy import event as sa_event
+
+    from club_billing.app import make_runtime
+    from club_billing.flows import readmodels
+    from club_billing.handlers import HANDLERS
+    from club_shared.bus import Consumer, Delivery, Message
+    from club_shared.worker import make_consumer
+
+    runtime = make_runtime(settings)
+    with runtime.db.transaction() as session:
+        for i in range(50):
+            readmodels.upsert_member(
+                session,
+                {"email": f"member{i}@example.com", "member_id": f"m{i}", "tier": "core", "status": "active"},
+            )
+    events = stream_events(count, date.today() + timedelta(days=4))
+    deliveries = [Delivery(Message(e.type, e.to_json(), str(e.event_id)), 0) for e in events]
+
+    def run(consumer) -> tuple[float, int]:
+        statements = 0
+
+        def counted(*_args) -> None:
+            nonlocal statements
+            statements += 1
+
+        sa_event.listen(runtime.db.engine, "before_cursor_execute", counted)
+        started = time.perf_counter()
+        for start in range(0, len(deliveries), batch):
+            outcomes = consumer.handle_batch(deliveries[start : start + batch])
+            assert all(o.verdict.name == "ACK" for o in outcomes), outcomes
+        elapsed = time.perf_counter() - started
+        sa_event.remove(runtime.db.engine, "before_cursor_execute", counted)
+        return elapsed, statements
+
+    # the raw rate: the same consumer machinery under another name (its own inbox rows), doing nothing
+    raw = Consumer(
+        "bench-raw",
+        runtime.db,
+        runtime.tables,
+        dict.fromkeys(HANDLERS, lambda _session, _event: None),
+        max_deliveries=settings.bus_max_deliveries,
+        retry_delays_ms=settings.bus_retry_delays_ms,
+    )
+    raw_s, _ = run(raw)
+    billing_s, statements = run(make_consumer(runtime, HANDLERS))
+    runtime.db.dispose()
+    return {
+        "events": len(deliveries),
+        "batch": batch,
+        "events_per_s": round(len(deliveries) / billing_s, 1),
+        "raw_events_per_s": round(len(deliveries) / raw_s, 1),
+        "ratio": round(raw_s / billing_s, 3),
+        "statements_per_event": round(statements / len(deliveries), 1),
+    }
 
 
 # --- (c) the webhook endpoint through nginx -----------------------------------------------------
@@ -335,6 +434,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fees", type=int, default=20000, help="fee computations in-process")
     parser.add_argument("--events", type=int, default=500, help="booking events through the consumer")
+    parser.add_argument("--stream", type=int, default=2000, help="booking events of the stream (d)")
     parser.add_argument("--webhooks", type=int, default=2000, help="webhook requests through the gateway")
     parser.add_argument("--clients", type=int, default=2, help="concurrent webhook senders")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
@@ -365,6 +465,8 @@ def main() -> int:
     try:
         consumer = bench_consumer(settings, args.events)
         print(f"(b) booking event through the consumer: {consumer}")
+        stream = bench_stream(settings, args.stream, settings.bus_prefetch)
+        print(f"(d) booking event stream through the consumer: {stream}")
         webhooks = bench_webhooks(settings, env, args.webhooks, args.clients)
         print(f"(c) webhook through nginx: {webhooks}")
     finally:
@@ -372,6 +474,7 @@ def main() -> int:
     ok = engine["p99_ms"] <= TARGET_FEE_MS and (webhooks is None or webhooks["p99_ms"] <= TARGET_WEBHOOK_MS)
     if not args.no_record:
         record(engine, consumer, webhooks, ok)
+        record_stream(stream)
     return 0 if ok else 1
 
 
@@ -412,6 +515,37 @@ def record(engine: dict, consumer: dict, webhooks: dict | None, ok: bool) -> Non
         f"load average {os.getloadavg()[0]:.1f} at the end "
         f"| {engine['p50_ms']} / {engine['p99_ms']} | {consumer['p50_ms']} / {consumer['p99_ms']} "
         f"| {web[0]} | {web[1]} | {web[2]} | {'yes' if ok else 'no'} |\n"
+    )
+    start = text.index(heading)
+    next_section = text.find("\n## ", start + len(heading))
+    end = len(text) if next_section == -1 else next_section + 1
+    section = text[start:end].rstrip("\n") + "\n" + row
+    text = text[:start] + section + ("\n" + text[end:] if next_section != -1 else "")
+    results.write_text(text)
+
+
+def record_stream(stream: dict) -> None:
+    results = REPO / "bench" / "RESULTS.md"
+    heading = "## billing: a stream of booking events through the consumer"
+    text = results.read_text() if results.exists() else "# Benchmark results\n"
+    if heading not in text:
+        text = text.rstrip("\n") + (
+            f"\n\n{heading}\n\n"
+            "`bench/billing/run.py` (d): bookings of 50 members (owner, member friend, guest; several each that\n"
+            "day) created → approved → checked in → attended, through billing's real consumer in batches of\n"
+            "the bus prefetch, in-process (no broker). Raw: the same consumer, handlers that do nothing\n"
+            "(inbox and commit only). Ratio = billing's rate ÷ the raw rate.\n\n"
+            "| when (UTC) | commit | load average (1 min) | events | batch | events/s | raw events/s "
+            "| ratio | SQL statements / event |\n"
+            "|---|---|---|---|---|---|---|---|---|\n"
+        )
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {os.getloadavg()[0]:.1f} | {stream['events']} "
+        f"| {stream['batch']} | {stream['events_per_s']} | {stream['raw_events_per_s']} | {stream['ratio']} "
+        f"| {stream['statements_per_event']} |\n"
     )
     start = text.index(heading)
     next_section = text.find("\n## ", start + len(heading))
