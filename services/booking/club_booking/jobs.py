@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from club_shared.clubtime import utcnow
@@ -20,7 +20,7 @@ from club_shared.runtime import Runtime
 from .domain.passes import RESET_AT, RESET_WINDOW_END
 from .flows import imports, lifecycle, passes
 from .flows.publishing import notify_staff
-from .models import JOBS, BookingRequest
+from .models import JOBS, BookingRequest, IdempotencyKey
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,12 @@ SCHEDULE = (
     Scheduled("booking.guest_pass_reset", PassResetWindow()),
     Scheduled("booking.purge_expired_holds", Daily(time(4, 30))),
     Scheduled("booking.drop_stale_eventbrite_attendees", Daily(time(4, 40))),
+    Scheduled("booking.prune_idempotency_keys", Every(timedelta(hours=1))),
 )
 
 STUCK_AFTER = timedelta(hours=4)
+#: How long a create's Idempotency-Key is remembered (Stripe's figure): a retry comes well within it.
+IDEMPOTENCY_KEPT = timedelta(hours=24)
 
 
 def stuck_cancellations(session: Session, rt: Runtime, now: datetime) -> list[int]:
@@ -69,6 +72,12 @@ def stuck_cancellations(session: Session, rt: Runtime, now: datetime) -> list[in
     return list(stuck)
 
 
+def prune_idempotency_keys(session: Session, now: datetime) -> int:
+    """Forget the Idempotency-Keys older than 24 hours; how many were forgotten."""
+    pruned = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEPT))
+    return pruned.rowcount
+
+
 def job_functions(rt: Runtime, clock=utcnow):
     """The job kinds, bound to the runtime (they publish through its outbox)."""
     return {
@@ -80,6 +89,7 @@ def job_functions(rt: Runtime, clock=utcnow):
         "booking.drop_stale_eventbrite_attendees": lambda session, payload: imports.drop_stale_attendees(
             session, clock()
         ),
+        "booking.prune_idempotency_keys": lambda session, payload: prune_idempotency_keys(session, clock()),
     }
 
 

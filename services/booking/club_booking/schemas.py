@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, time
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from club_shared.fields import EmailAddress
 
@@ -278,6 +278,28 @@ class ParticipantIn(_In):
             raise ValidationError("A member is named by email or user_id.", "email")
         if data["type"] == "guest" and not (data.get("email") or (data.get("name") or "").strip()):
             raise ValidationError("A guest has a name or an email.", "name")
+
+
+class IdempotencyKeyHeader(Schema):
+    """The optional `Idempotency-Key` of a create (IETF draft "The Idempotency-Key HTTP Header
+    Field"): other headers are none of this schema's business."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{1,255}$", error="An Idempotency-Key is 1 to 255 visible ASCII characters."
+        ),
+        metadata={
+            "description": "Any unique string (a UUID) per logical create, the same on each retry: a "
+            "repeat with the same body within 24 hours replays the first answer (header "
+            "`Idempotent-Replayed: true`) instead of creating again; the same key with another body "
+            "is a 422 IDEMPOTENCY_KEY_REUSED, and a repeat while the first is in progress a 409 "
+            "IDEMPOTENCY_KEY_IN_USE."
+        },
+    )
 
 
 class BookingRequestIn(_In):

@@ -44,6 +44,7 @@ DYNAMIC = (
     "inbox",
     "job_queue",
     "scheduler_claims",
+    "idempotency_keys",
 )
 
 

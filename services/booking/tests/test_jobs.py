@@ -171,14 +171,14 @@ def test_the_runner_fires_each_period_once_across_replicas(service_runtime, clie
     run_at = at("2026-06-12", "15:05")
     replicas = [make_jobs(service_runtime("booking"), clock=lambda: run_at) for _ in range(2)]
     fired = [r.fire_due(run_at) for r in replicas]
-    # expiry, auto-complete, stuck cancellations, hold purge, waiting attendees: once
-    assert sorted(map(len, fired)) == [0, 5]
-    assert sum(r.run_due() for r in replicas) == 5
+    # expiry, auto-complete, stuck cancellations, hold purge, waiting attendees, idempotency keys: once
+    assert sorted(map(len, fired)) == [0, 6]
+    assert sum(r.run_due() for r in replicas) == 6
     assert (
         client.get(f"/api/v1/booking-requests/{booking['id']}", headers=ann).get_json()["status"] == "expired"
     )
     assert [r.fire_due(at("2026-06-12", "15:55")) for r in replicas] == [[], []]  # same hour
-    assert len(replicas[0].fire_due(at("2026-06-12", "16:00"))) == 2  # next hour (the 2-hour check waits)
+    assert len(replicas[0].fire_due(at("2026-06-12", "16:00"))) == 3  # next hour (the 2-hour check waits)
     # The pass reset fires only in its window on the 1st, once.
     reset = at("2026-07-01", "03:10")
     assert "booking.guest_pass_reset" in replicas[0].fire_due(reset)

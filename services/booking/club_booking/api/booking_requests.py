@@ -22,9 +22,11 @@ from ..schemas import (
     BookingRequestIn,
     CancelIn,
     DeclineIn,
+    IdempotencyKeyHeader,
     RescheduleIn,
     RosterIn,
 )
+from . import idempotency
 from .common import caller, local, now, signed_in, staff_only, unit_of_work
 
 blp = Blueprint(
@@ -73,13 +75,15 @@ def out(session, req: BookingRequest) -> dict:
 @blp.post("")
 @signed_in
 @blp.arguments(BookingRequestIn)
+@blp.arguments(IdempotencyKeyHeader, location="headers")
 @blp.response(201, BookingOut)
-def create(body):
+def create(body, headers):
     """Ask for a bay or the conference room. Members book for themselves; staff for a member
     (`member_email`) or themselves. Simulators start `pending`; the conference room is `confirmed`
-    at once."""
+    at once. With an `Idempotency-Key`, a retry of the same request replays the first answer."""
     who = caller()
-    with unit_of_work() as session:
+
+    def made(session) -> dict:
         req = requests.create_request(session, runtime(), who, body, now())
         if who.is_staff and req.user_email != who.email:
             audit(
@@ -92,6 +96,12 @@ def create(body):
                 {"member": req.user_email},
             )
         return out(session, req)
+
+    key = headers.get("idempotency_key")
+    if key is not None:
+        return idempotency.once(who.subject, key, 201, lambda session: BookingOut().dump(made(session)))
+    with unit_of_work() as session:
+        return made(session)
 
 
 @blp.get("")

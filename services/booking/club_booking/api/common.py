@@ -37,9 +37,16 @@ def unit_of_work() -> Iterator[Session]:
         with runtime().db.transaction() as session:
             yield session
     except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
-            raise Problem(409, "That time on this resource was just taken.", code="SLOT_TAKEN") from None
+        if (problem := slot_taken(exc)) is not None:
+            raise problem from None
         raise
+
+
+def slot_taken(exc: IntegrityError) -> Problem | None:
+    """The 409 SLOT_TAKEN an exclusion-constraint violation means; None for any other violation."""
+    if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
+        return Problem(409, "That time on this resource was just taken.", code="SLOT_TAKEN")
+    return None
 
 
 def local(instant: datetime | None) -> datetime | None:
