@@ -15,7 +15,8 @@ A killed worker process is started again by the test after a second, as the proc
 (compose's restart policy, the Kubernetes Deployment) would; nothing else is done for the suite.
 
 After each: no response was a 500 — a failed attempt is a 503 problem+json, or the 502 of a
-request in flight on a killed web process, and the client retried each to success; the requests
+request in flight on a killed web process, and the client retried each to success (a create with
+its Idempotency-Key unchanged, so a create whose answer was lost is replayed, not made twice); the requests
 succeed again and the backlog is drained within 30 s of the fault's end; every event booking committed reached billing's and notifications' inboxes, once (their
 primary key), and had its effect once: every booking's notifications and fee snapshots are the
 same in number as every other's (each went through the same create → approve → cancel), and
@@ -259,7 +260,11 @@ class Load:
         for day, start in _slots():
             if self.stop.is_set():
                 return
-            booking = self._until_done("create", lambda d=day, s=start: self._create(session, member, d, s))
+            # One key per booking, resent on every retry: a create whose answer was lost is replayed.
+            key = str(uuid.uuid4())
+            booking = self._until_done(
+                "create", lambda d=day, s=start, k=key: self._create(session, member, d, s, k)
+            )
             booking_id = booking["id"]
             approved = self._until_done("approve", lambda b=booking_id: self._approve(session, staff, b, bay))
             assert approved["status"] == "approved", approved
@@ -275,25 +280,19 @@ class Load:
         assert answer.status_code == 200, answer.text
         return answer.json()
 
-    def _create(self, session, member, day: str, start: str) -> dict | None:
-        # A create whose answer was lost may have been committed: look before asking again.
-        listed = self._send(session, "list", "GET", f"/api/v1/booking-requests?date={day}", member)
-        if listed is None or listed.status_code >= 500:
-            return None
-        assert listed.status_code == 200, listed.text
-        for booking in listed.json():
-            if booking["start_time"] == start and booking["status"] == "pending_approval":
-                return booking
+    def _create(self, session, member, day: str, start: str, key: str) -> dict | None:
         answer = self._send(
             session,
             "create",
             "POST",
             "/api/v1/booking-requests",
-            member,
+            {**member, "Idempotency-Key": key},
             {"resource_type": "simulator", "date": day, "start_time": start, "duration_minutes": 60},
         )
         if answer is None or answer.status_code >= 500:
             return None
+        if answer.status_code == 409 and answer.json()["code"] == "IDEMPOTENCY_KEY_IN_USE":
+            return None  # the first attempt is still running: its answer is replayed shortly
         assert answer.status_code == 201, answer.text
         return answer.json()
 
