@@ -8,6 +8,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 
 class _Quiet(WSGIRequestHandler):
+    # Keep-alive, as the real services do: a client's connection pool is then used as in production.
+    protocol_version = "HTTP/1.1"
+
     def log_request(self, *args, **kwargs) -> None:  # the tests assert on what the fake recorded
         pass
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +18,10 @@ from club_shared.config import Settings
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_S = 10
+#: A VAPID token is signed once per push service and reused (RFC 8292 § 2 allows it) until an hour
+#: before it expires: signing every push cost more than encrypting it.
+VAPID_TOKEN_LIFETIME_S = 12 * 3600
+VAPID_TOKEN_RENEW_S = 3600
 
 
 class DeliveryError(Exception):
@@ -142,6 +147,8 @@ class PushChannel:
         self.off_reason = f"{' and '.join(missing)} not set" if missing else None
         self._vapid = None
         self._local = threading.local()
+        self._tokens: dict[str, tuple[int, dict[str, str]]] = {}  # audience → (expiry, VAPID headers)
+        self._tokens_lock = threading.Lock()
         if not missing:
             self._vapid = _load_vapid(self._private_key)
 
@@ -155,6 +162,18 @@ class PushChannel:
         if url.scheme == "https" and url.netloc:
             return True
         return self.allow_plain_http and url.scheme == "http" and bool(url.netloc)
+
+    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+        url = urlparse(endpoint)
+        audience = f"{url.scheme}://{url.netloc}"
+        now = int(time.time())
+        with self._tokens_lock:
+            expires, headers = self._tokens.get(audience, (0, {}))
+            if expires - now < VAPID_TOKEN_RENEW_S:
+                expires = now + VAPID_TOKEN_LIFETIME_S
+                headers = self._vapid.sign({"sub": self.subject, "aud": audience, "exp": expires})
+                self._tokens[audience] = (expires, headers)
+        return headers
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -172,35 +191,26 @@ class PushChannel:
         urgency: str,
         topic: str | None,
     ) -> PushResult:
-        from pywebpush import WebPushException, webpush
+        from pywebpush import WebPusher, WebPushException
 
-        headers = {"Urgency": urgency}
+        headers = {"Urgency": urgency, **self._vapid_headers(endpoint)}
         if topic:
             headers["Topic"] = _topic(topic)
         try:
-            webpush(
-                {"endpoint": endpoint, "keys": keys},
-                data=payload,
-                vapid_private_key=self._vapid,
-                vapid_claims={"sub": self.subject},
-                content_encoding="aes128gcm",
-                ttl=ttl,
-                timeout=HTTP_TIMEOUT_S,
-                headers=headers,
-                requests_session=self._session(),
+            response = WebPusher({"endpoint": endpoint, "keys": keys}, requests_session=self._session()).send(
+                payload, headers, ttl=ttl, content_encoding="aes128gcm", timeout=HTTP_TIMEOUT_S
             )
-        except WebPushException as exc:
-            response = exc.response
-            code = getattr(response, "status_code", None)
-            if code in (404, 410):
-                return PushResult("gone", detail=f"{code}")
-            if code == 429 or (code is not None and code >= 500):
-                return PushResult("retry", retry_after=response.headers.get("Retry-After"), detail=f"{code}")
-            raise DeliveryError(f"push service answered {code}", permanent=code is not None) from None
         except requests.RequestException as exc:
             return PushResult("retry", detail=f"unreachable: {type(exc).__name__}")
-        except (ValueError, TypeError) as exc:  # keys that are not a P-256 point, and the like
+        except (WebPushException, ValueError, TypeError) as exc:  # keys that are not a P-256 point…
             raise DeliveryError(f"subscription unusable: {exc}", permanent=True) from None
+        code = response.status_code
+        if code in (404, 410):
+            return PushResult("gone", detail=f"{code}")
+        if code == 429 or code >= 500:
+            return PushResult("retry", retry_after=response.headers.get("Retry-After"), detail=f"{code}")
+        if code > 202:
+            raise DeliveryError(f"push service answered {code}", permanent=True)
         return PushResult("sent")
 
 

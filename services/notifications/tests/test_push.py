@@ -4,6 +4,7 @@ touch the in-app notification."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from notifications_support import jobs_for
@@ -122,7 +123,12 @@ def test_a_notification_is_pushed_encrypted_with_tag_and_deep_link(
             "notification_id": notification.id,
         }
         assert received.claims["sub"] == "mailto:tech@club.example.com"
+        assert received.claims["aud"] == push_service.url
+        assert 11 * 3600 < received.claims["exp"] - time.time() <= 12 * 3600
         assert int(received.headers["Ttl"]) > 0
+    # One VAPID token per push service, reused until near its expiry (RFC 8292 allows it).
+    tokens = {push_service.messages_for(b["endpoint"])[0].headers["Authorization"] for b in browsers}
+    assert len(tokens) == 1
     with live_runtime.db.transaction() as session:
         used = session.scalars(
             select(PushSubscription.last_used_at).where(PushSubscription.user_email == email)
