@@ -63,5 +63,14 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
     echo "stack: the Stripe fake on $STRIPE_API_BASE"
     python tests/fakes/stripe_fake.py --port "$STRIPE_FAKE_PORT" --parent-pid $$ &
 fi
+# E-mail: likewise the e-mail provider fake (tests/fakes/email_provider.py) without EMAIL_API_KEY,
+# so sign-in codes and booking e-mails can be read at its /inbox.
+if [ -z "${EMAIL_API_KEY:-}" ]; then
+    EMAIL_FAKE_PORT="${EMAIL_FAKE_PORT:-12112}"
+    export EMAIL_API_BASE="http://127.0.0.1:$EMAIL_FAKE_PORT" EMAIL_API_KEY="re_stack_key"
+    export EMAIL_FROM="${EMAIL_FROM:-Clubhouse <club@localhost>}"
+    echo "stack: the e-mail fake on $EMAIL_API_BASE; what it was sent at $EMAIL_API_BASE/inbox"
+    PYTHONPATH=tests python -m fakes.email_provider --port "$EMAIL_FAKE_PORT" --api-key "$EMAIL_API_KEY" --parent-pid $$ &
+fi
 
 exec honcho -f "$procfile" start

@@ -8,6 +8,9 @@
 - `GET /emails?to=<address>` (same key): what was sent to the address, oldest first, as
   `[{id, subject, text}]` — not Resend's API: how a process other than the test's (a load run's
   locust) reads the sign-in codes members are sent.
+- `GET /inbox`, without a key: everything sent, newest first, as `[{id, to, subject, text}]` — for a
+  developer's browser on `make stack`, which runs the fake alone when no EMAIL_API_KEY is set:
+  `PYTHONPATH=tests python -m fakes.email_provider --port 12112 [--api-key K] [--parent-pid PID]`.
 - `webhook(...)`: a delivery event (email.delivered, email.bounced, email.complained...) as Resend
   posts it, with the Svix headers `svix-id`, `svix-timestamp` and `svix-signature` = `v1,` +
   base64(HMAC-SHA256(secret, "<id>.<timestamp>.<body>")), the secret being `whsec_<base64>`.
@@ -15,7 +18,9 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -45,7 +50,7 @@ class SentEmail:
 
 
 class FakeEmailProvider:
-    def __init__(self, api_key: str = "re_test_key"):
+    def __init__(self, api_key: str = "re_test_key", port: int = 0):
         self.api_key = api_key
         self.webhook_secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
         self.sent: list[SentEmail] = []
@@ -53,7 +58,7 @@ class FakeEmailProvider:
         self._by_idempotency_key: dict[str, str] = {}
         self._answers: list[tuple[int, dict[str, Any], dict[str, str]]] = []
         self._changed = threading.Condition()
-        self._server = LocalServer(self._wsgi)
+        self._server = LocalServer(self._wsgi, port)
         self.url = self._server.url
 
     def start(self) -> FakeEmailProvider:
@@ -151,6 +156,13 @@ class FakeEmailProvider:
     def _handle(self, request: Request) -> Response:
         with self._changed:
             self.requests += 1
+        if request.path == "/inbox" and request.method == "GET":
+            with self._changed:
+                inbox = [
+                    {"id": m.id, "to": m.to, "subject": m.body["subject"], "text": m.body.get("text")}
+                    for m in reversed(self.sent)
+                ]
+            return Response(json.dumps(inbox, indent=2), mimetype="application/json")
         if request.path != "/emails" or request.method not in ("GET", "POST"):
             return self._error(404, "not found", "not_found")
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -182,3 +194,29 @@ class FakeEmailProvider:
                 self._by_idempotency_key[key] = email_id
             self.sent.append(SentEmail(email_id, payload, dict(request.headers)))
         return Response(json.dumps({"id": email_id}), mimetype="application/json")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=12112)
+    parser.add_argument("--api-key", default="re_test_key", help="the bearer key POST /emails expects")
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process has gone")
+    args = parser.parse_args()
+    provider = FakeEmailProvider(args.api_key, args.port).start()
+    print(f"fake e-mail provider on {provider.url}, what it was sent at {provider.url}/inbox", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        while args.parent_pid is None or _alive(args.parent_pid):
+            time.sleep(1)
+    provider.stop()
+
+
+if __name__ == "__main__":
+    main()

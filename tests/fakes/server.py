@@ -16,8 +16,8 @@ class _Quiet(WSGIRequestHandler):
 
 
 class LocalServer:
-    def __init__(self, app):
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    def __init__(self, app, port: int = 0):
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_Quiet)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
