@@ -1,5 +1,5 @@
-"""What the load and gateway benchmarks share: percentiles, the machine a figure was taken on and
-the section of bench/RESULTS.md it goes in. (bench/*/run.py put this directory on sys.path.)"""
+"""What the benchmarks share: percentiles, the machine a figure was taken on and the section of
+bench/RESULTS.md it goes in. (bench/*/run.py put this directory on sys.path.)"""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def machine() -> str:
+def cpu_model() -> str:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError, StopIteration):
         cpu = next(
@@ -44,6 +44,19 @@ def machine() -> str:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
+    return cpu
+
+
+def table_machine() -> str:
+    """The machine column of the results tables."""
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
+
+
+def machine() -> str:
+    cpu = cpu_model()
     nginx = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         nginx = (
@@ -59,11 +72,21 @@ def now() -> str:
 
 def record(heading: str, intro: str, entry: str) -> None:
     """Append `entry` to the section `heading` of RESULTS.md (made with `intro` the first time)."""
+    _append(heading, intro, "\n\n" + entry.strip() + "\n")
+
+
+def add_row(heading: str, intro: str, row: str) -> None:
+    """Append a table row to the section `heading` (made with `intro`, ending in the table's header
+    lines, the first time)."""
+    _append(heading, intro, "\n" + row.strip() + "\n")
+
+
+def _append(heading: str, intro: str, addition: str) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if heading not in text:
         text = text.rstrip("\n") + f"\n\n{heading}\n\n{intro.strip()}\n"
     start = text.index(heading)
     next_section = text.find("\n## ", start + len(heading))
     end = len(text) if next_section == -1 else next_section + 1
-    section = text[start:end].rstrip("\n") + "\n\n" + entry.strip() + "\n"
+    section = text[start:end].rstrip("\n") + addition
     RESULTS.write_text(text[:start] + section + ("\n" + text[end:] if next_section != -1 else ""))

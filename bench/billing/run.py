@@ -15,10 +15,8 @@ Works in its own database, dropped afterwards; appends its result to bench/RESUL
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -36,7 +34,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
+import benchkit  # noqa: E402
+from benchkit import percentile  # noqa: E402
 from fakes.stripe_fake import sign  # noqa: E402
 
 from club_billing.domain.fees import SEED_TIERS, FeeInput, Player, compute_fees  # noqa: E402
@@ -47,11 +48,6 @@ from club_shared.testing.services import find_postgres  # noqa: E402
 SECRET = "whsec_bench_billing"
 TARGET_FEE_MS = 2.0
 TARGET_WEBHOOK_MS = 50.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def summary(values_ms: list[float]) -> dict:
@@ -479,28 +475,17 @@ def main() -> int:
 
 
 def record(engine: dict, consumer: dict, webhooks: dict | None, ok: bool) -> None:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    results = REPO / "bench" / "RESULTS.md"
     heading = "## billing: fee engine, booking event → fees, Stripe webhook through the gateway"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    if heading not in text:
-        text = text.rstrip("\n") + (
-            f"\n\n{heading}\n\n"
-            "`bench/billing/run.py`: (a) `compute_fees` of a 4-player booking with earlier usage, a pass and a\n"
-            "placeholder, in-process (target p99 ≤ 2 ms); (b) `booking.request.approved` through billing's real\n"
-            "consumer (inbox, read models, fee lines, usage, snapshot, outbox, invoice plan: one transaction);\n"
-            "(c) signed Stripe events POSTed through nginx (generated config) to gunicorn (2 workers): verify,\n"
-            "claim, ordering check, apply, commit; a quarter are duplicate deliveries (target p99 ≤ 50 ms).\n\n"
-            "| when (UTC) | machine | (a) p50 / p99 ms | (b) p50 / p99 ms | (c) clients | (c) req/s "
-            "| (c) p50 / p95 / p99 / max ms | targets met |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-        )
+    intro = (
+        "`bench/billing/run.py`: (a) `compute_fees` of a 4-player booking with earlier usage, a pass and a\n"
+        "placeholder, in-process (target p99 ≤ 2 ms); (b) `booking.request.approved` through billing's real\n"
+        "consumer (inbox, read models, fee lines, usage, snapshot, outbox, invoice plan: one transaction);\n"
+        "(c) signed Stripe events POSTed through nginx (generated config) to gunicorn (2 workers): verify,\n"
+        "claim, ordering check, apply, commit; a quarter are duplicate deliveries (target p99 ≤ 50 ms).\n\n"
+        "| when (UTC) | machine | (a) p50 / p99 ms | (b) p50 / p99 ms | (c) clients | (c) req/s "
+        "| (c) p50 / p95 / p99 / max ms | targets met |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
     web = (
         (
             str(webhooks["clients"]),
@@ -511,34 +496,24 @@ def record(engine: dict, consumer: dict, webhooks: dict | None, ok: bool) -> Non
         else ("—", "—", "skipped (no nginx)")
     )
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {benchkit.table_machine()} "
         f"| {engine['p50_ms']} / {engine['p99_ms']} | {consumer['p50_ms']} / {consumer['p99_ms']} "
         f"| {web[0]} | {web[1]} | {web[2]} | {'yes' if ok else 'no'} |\n"
     )
-    start = text.index(heading)
-    next_section = text.find("\n## ", start + len(heading))
-    end = len(text) if next_section == -1 else next_section + 1
-    section = text[start:end].rstrip("\n") + "\n" + row
-    text = text[:start] + section + ("\n" + text[end:] if next_section != -1 else "")
-    results.write_text(text)
+    benchkit.add_row(heading, intro, row)
 
 
 def record_stream(stream: dict) -> None:
-    results = REPO / "bench" / "RESULTS.md"
     heading = "## billing: a stream of booking events through the consumer"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    if heading not in text:
-        text = text.rstrip("\n") + (
-            f"\n\n{heading}\n\n"
-            "`bench/billing/run.py` (d): bookings of 50 members (owner, member friend, guest; several each that\n"
-            "day) created → approved → checked in → attended, through billing's real consumer in batches of\n"
-            "the bus prefetch, in-process (no broker). Raw: the same consumer, handlers that do nothing\n"
-            "(inbox and commit only). Ratio = billing's rate ÷ the raw rate.\n\n"
-            "| when (UTC) | commit | load average (1 min) | events | batch | events/s | raw events/s "
-            "| ratio | SQL statements / event |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
-        )
+    intro = (
+        "`bench/billing/run.py` (d): bookings of 50 members (owner, member friend, guest; several each that\n"
+        "day) created → approved → checked in → attended, through billing's real consumer in batches of\n"
+        "the bus prefetch, in-process (no broker). Raw: the same consumer, handlers that do nothing\n"
+        "(inbox and commit only). Ratio = billing's rate ÷ the raw rate.\n\n"
+        "| when (UTC) | commit | load average (1 min) | events | batch | events/s | raw events/s "
+        "| ratio | SQL statements / event |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -547,12 +522,7 @@ def record_stream(stream: dict) -> None:
         f"| {stream['batch']} | {stream['events_per_s']} | {stream['raw_events_per_s']} | {stream['ratio']} "
         f"| {stream['statements_per_event']} |\n"
     )
-    start = text.index(heading)
-    next_section = text.find("\n## ", start + len(heading))
-    end = len(text) if next_section == -1 else next_section + 1
-    section = text[start:end].rstrip("\n") + "\n" + row
-    text = text[:start] + section + ("\n" + text[end:] if next_section != -1 else "")
-    results.write_text(text)
+    benchkit.add_row(heading, intro, row)
 
 
 if __name__ == "__main__":

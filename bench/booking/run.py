@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import random
 import secrets
 import shutil
@@ -42,16 +41,16 @@ from club_shared.db import drop_database, migrate
 from club_shared.testing.services import find_postgres
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import benchkit  # noqa: E402
+from benchkit import percentile  # noqa: E402
+
 TARGET_AVAILABILITY_P99 = 30.0
 TARGET_CREATE_P50 = 20.0
 TARGET_CREATE_P99 = 100.0
 SLOTS_PER_DAY = 28  # 30-minute bookings, 08:00–22:00
 TZ = "America/Los_Angeles"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def summary(values_ms: list[float]) -> dict:
@@ -392,43 +391,26 @@ def main() -> int:
 
 
 def record(seeded: int, reads: dict, baseline: dict, writes: dict, args, ok: bool) -> None:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    results = REPO / "bench" / "RESULTS.md"
     heading = "## booking: availability over a year of bookings, create-then-approve through the gateway"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    if heading not in text:
-        text = text.rstrip("\n") + (
-            f"\n\n{heading}\n\n"
-            "`bench/booking/run.py`: nginx (generated config) → two booking web processes (gunicorn, 1 worker ×\n"
-            "4 threads each) → PostgreSQL with a year of approved bookings on every resource. (a) availability of\n"
-            "one random day (target p99 ≤ 30 ms) and, as the baseline, `GET /api/v1/resources`; (b) paced\n"
-            "`POST /booking-requests` then `/approve` (target create p50 ≤ 20 ms, p99 ≤ 100 ms, no errors); the rate column\n"
-            "is what the two web processes kept up with when asked for 100 creations/s.\n\n"
-            "| when (UTC) | machine | bookings | (a) availability p50 / p99 ms | baseline p50 / p99 ms "
-            "| (b) rate/s × s | create p50 / p99 ms | approve p50 / p99 ms | errors | targets met |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n"
-        )
+    intro = (
+        "`bench/booking/run.py`: nginx (generated config) → two booking web processes (gunicorn, 1 worker ×\n"
+        "4 threads each) → PostgreSQL with a year of approved bookings on every resource. (a) availability of\n"
+        "one random day (target p99 ≤ 30 ms) and, as the baseline, `GET /api/v1/resources`; (b) paced\n"
+        "`POST /booking-requests` then `/approve` (target create p50 ≤ 20 ms, p99 ≤ 100 ms, no errors); the rate column\n"
+        "is what the two web processes kept up with when asked for 100 creations/s.\n\n"
+        "| when (UTC) | machine | bookings | (a) availability p50 / p99 ms | baseline p50 / p99 ms "
+        "| (b) rate/s × s | create p50 / p99 ms | approve p50 / p99 ms | errors | targets met |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     create, approve = writes["create"], writes["approve"]
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end | {seeded} "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {benchkit.table_machine()} | {seeded} "
         f"| {reads.get('p50_ms')} / {reads.get('p99_ms')} | {baseline.get('p50_ms')} / {baseline.get('p99_ms')} "
         f"| {writes['rate_per_s']} × {args.seconds:g} | {create.get('p50_ms')} / {create.get('p99_ms')} "
         f"| {approve.get('p50_ms')} / {approve.get('p99_ms')} | {writes['errors'] or 'none'} "
         f"| {'yes' if ok else 'no'} |\n"
     )
-    start = text.index(heading)
-    next_section = text.find("\n## ", start + len(heading))
-    end = len(text) if next_section == -1 else next_section + 1
-    section = text[start:end].rstrip("\n") + "\n" + row
-    text = text[:start] + section + ("\n" + text[end:] if next_section != -1 else "")
-    results.write_text(text)
+    benchkit.add_row(heading, intro, row)
 
 
 if __name__ == "__main__":

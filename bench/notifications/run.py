@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import secrets
 import signal
 import statistics
@@ -31,8 +30,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
-
+import benchkit  # noqa: E402
+from benchkit import percentile  # noqa: E402
 from fakes.webpush import FakePushService, vapid_key_pair  # noqa: E402
 
 from club_notifications.app import make_runtime  # noqa: E402
@@ -74,11 +75,6 @@ def approved(booking_id: int, email: str, day: date) -> dict:
         "participants": [],
         "reviewed_by": "desk@club.example.com",
     }
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def main() -> int:
@@ -237,41 +233,21 @@ def main() -> int:
 
 
 def record(args, result: dict, ok: bool) -> None:
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-        cpu = model
-    except (OSError, StopIteration):
-        pass
-    results = REPO / "bench" / "RESULTS.md"
     heading = "## notifications: booking approved → notification stored → push delivered"
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    if heading not in text:
-        text = text.rstrip("\n") + (
-            f"\n\n{heading}\n\n"
-            "`bench/notifications/run.py`: `booking.request.approved` published to RabbitMQ at a steady rate; the\n"
-            "notifications worker (consumer + job runner) stores the in-app row and pushes through pywebpush to\n"
-            "the fake push service (VAPID checked, payload decrypted). Latency = publish → push received.\n\n"
-            "| when (UTC) | machine | rate/s | events | delivered | p50 ms | p95 ms | p99 ms | max ms | p99 ≤ 500 ms |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n"
-        )
+    intro = (
+        "`bench/notifications/run.py`: `booking.request.approved` published to RabbitMQ at a steady rate; the\n"
+        "notifications worker (consumer + job runner) stores the in-app row and pushes through pywebpush to\n"
+        "the fake push service (VAPID checked, payload decrypted). Latency = publish → push received.\n\n"
+        "| when (UTC) | machine | rate/s | events | delivered | p50 ms | p95 ms | p99 ms | max ms | p99 ≤ 500 ms |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     row = (
-        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {benchkit.table_machine()} "
         f"| {result['achieved_rate']} | {result['events']} | {result['delivered']} | {result['p50_ms']} "
         f"| {result['p95_ms']} | {result['p99_ms']} | {result['max_ms']} | {'yes' if ok else 'no'} |\n"
     )
     # Rows go at the end of this section's table, whatever sections others add after it.
-    start = text.index(heading)
-    next_section = text.find("\n## ", start + len(heading))
-    end = len(text) if next_section == -1 else next_section + 1
-    section = text[start:end].rstrip("\n") + "\n" + row
-    text = text[:start] + section + ("\n" + text[end:] if next_section != -1 else "")
-    results.write_text(text)
+    benchkit.add_row(heading, intro, row)
 
 
 if __name__ == "__main__":
