@@ -22,7 +22,7 @@ from werkzeug.test import Client
 
 from club_shared.auth import Identity, sign_access_token
 from club_shared.config import SERVICES
-from club_shared.testing.bus import wait_for_handled
+from club_shared.testing.bus import latest_outbox_event, wait_for_handled
 from club_suite.suite import start_suite
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -72,18 +72,6 @@ def suite(settings_for, migrated, amqp_url, fakes):
     running.shutdown()
 
 
-def _event(runtime, event_type: str, **match):
-    outbox = runtime.tables.outbox
-    with runtime.db.transaction() as session:
-        rows = session.execute(
-            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)
-        ).all()
-    for row in rows:
-        if all(row.envelope["data"].get(k) == v for k, v in match.items()):
-            return row
-    raise AssertionError(f"no {event_type} with {match}")
-
-
 def _until(predicate, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while not (result := predicate()):
@@ -131,7 +119,9 @@ def test_sign_in_book_approve_reaches_every_channel_once(suite, fakes, keys):
         )
         assert created.status_code == 201, created.get_data(as_text=True)
         member = created.get_json()
-        row = _event(suite.runtimes["membership"], "membership.member.created", member_id=member["id"])
+        row = latest_outbox_event(
+            suite.runtimes["membership"], "membership.member.created", member_id=member["id"]
+        )
         for consumer in ("booking", "billing", "notifications"):
             wait_for_handled(suite.runtimes[consumer], consumer, row.event_id, timeout=30)
         return member
@@ -160,12 +150,16 @@ def test_sign_in_book_approve_reaches_every_channel_once(suite, fakes, keys):
     )
     assert published.status_code == 201, published.get_data(as_text=True)
     version = published.get_json()["version"]
-    row = _event(suite.runtimes["membership"], "membership.setting.updated", key="waiver.current_version")
+    row = latest_outbox_event(
+        suite.runtimes["membership"], "membership.setting.updated", key="waiver.current_version"
+    )
     assert row.envelope["data"]["value"] == version
     wait_for_handled(suite.runtimes["booking"], "booking", row.event_id, timeout=30)
     signed_waiver = client.post("/api/v1/me/waiver", headers=me, json={"version": version})
     assert signed_waiver.status_code == 200, signed_waiver.get_data(as_text=True)
-    row = _event(suite.runtimes["membership"], "membership.member.updated", member_id=member["id"])
+    row = latest_outbox_event(
+        suite.runtimes["membership"], "membership.member.updated", member_id=member["id"]
+    )
     wait_for_handled(suite.runtimes["booking"], "booking", row.event_id, timeout=30)
     day = (datetime.now(ZoneInfo("America/Los_Angeles")) + timedelta(days=2)).date().isoformat()
     for start in ("11:00", "12:00", "13:00", "14:00", "15:00"):
@@ -180,7 +174,9 @@ def test_sign_in_book_approve_reaches_every_channel_once(suite, fakes, keys):
     booking_id = made.get_json()["id"]
     approved = client.post(f"/api/v1/booking-requests/{booking_id}/approve", json={}, headers=admin)
     assert approved.status_code == 200, approved.get_data(as_text=True)
-    approval = _event(suite.runtimes["booking"], "booking.request.approved", booking_id=booking_id)
+    approval = latest_outbox_event(
+        suite.runtimes["booking"], "booking.request.approved", booking_id=booking_id
+    )
     wait_for_handled(suite.runtimes["notifications"], "notifications", approval.event_id, timeout=30)
 
     # 4. the approval and the welcome travel a second time (the sign-in code cannot: membership drops
@@ -188,7 +184,9 @@ def test_sign_in_book_approve_reaches_every_channel_once(suite, fakes, keys):
     _send_again(suite.runtimes["booking"], approval)
     _send_again(
         suite.runtimes["membership"],
-        _event(suite.runtimes["membership"], "membership.member.created", member_id=member["id"]),
+        latest_outbox_event(
+            suite.runtimes["membership"], "membership.member.created", member_id=member["id"]
+        ),
     )
     new_member("Marker")
 

@@ -13,23 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from club_shared.testing.bus import wait_for_handled
-
-
-def _latest_event(runtime, event_type: str, **match):
-    outbox = runtime.tables.outbox
-    with runtime.db.transaction() as session:
-        rows = session.execute(
-            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)
-        ).all()
-    for row in rows:
-        if all(row.envelope["data"].get(k) == v for k, v in match.items()):
-            return row
-    raise AssertionError(f"no {event_type} with {match}")
+from club_shared.testing.bus import latest_outbox_event, wait_for_handled
 
 
 def _delivered(suite, service: str, event_type: str, consumers: tuple[str, ...], **match):
-    row = _latest_event(suite.runtimes[service], event_type, **match)
+    row = latest_outbox_event(suite.runtimes[service], event_type, **match)
     for consumer in consumers:
         wait_for_handled(suite.runtimes[consumer], consumer, row.event_id, timeout=20)
     return row
@@ -57,7 +45,7 @@ def b_data(suite, client, two_members, admin_headers):
     # a sign-in session of B's (the code from membership's outbox, as the e-mail would carry it)
     ip = {"REMOTE_ADDR": "203.0.113.77"}
     assert client.post("/api/v1/auth/codes", json={"email": b["email"]}, environ_base=ip).status_code == 202
-    code = _latest_event(
+    code = latest_outbox_event(
         suite.runtimes["membership"], "membership.signin.code_issued", email=b["email"]
     ).envelope["data"]["code"]
     signed = client.post("/api/v1/auth/sessions", json={"email": b["email"], "code": code}, environ_base=ip)

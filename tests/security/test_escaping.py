@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from club_shared.testing.bus import wait_for_handled
+from club_shared.testing.bus import latest_outbox_event, wait_for_handled
 
 EVIL_FIRST = "<script>alert(1)</script>"
 EVIL_LAST = '"><img src=x onerror=alert(2)>'
 RAW = ("<script>", "<img src=x", "onerror=alert(2)>")
-
-
-def _event(runtime, event_type, **match):
-    outbox = runtime.tables.outbox
-    with runtime.db.transaction() as session:
-        rows = session.execute(
-            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)
-        ).all()
-    return next(row for row in rows if all(row.envelope["data"].get(k) == v for k, v in match.items()))
 
 
 def _sent(suite, email_provider, address, count):
@@ -48,7 +39,9 @@ def _assert_escaped(html: str, where: str):
 def evil(suite, client, make_member):
     member, headers = make_member(EVIL_FIRST, EVIL_LAST, status="active", tier="premium")
     assert member["first_name"] == EVIL_FIRST  # kept verbatim: escaping is the renderer's job
-    created = _event(suite.runtimes["membership"], "membership.member.created", member_id=member["id"])
+    created = latest_outbox_event(
+        suite.runtimes["membership"], "membership.member.created", member_id=member["id"]
+    )
     wait_for_handled(suite.runtimes["notifications"], "notifications", created.event_id, timeout=20)
     return member, headers
 
@@ -62,7 +55,7 @@ def test_every_email_sent_to_them_escapes_the_name(suite, client, evil, email_pr
         ).status_code
         == 202
     )
-    code = _event(suite.runtimes["membership"], "membership.signin.code_issued", email=address)
+    code = latest_outbox_event(suite.runtimes["membership"], "membership.signin.code_issued", email=address)
     wait_for_handled(suite.runtimes["notifications"], "notifications", code.event_id, timeout=20)
     sent = _sent(suite, email_provider, address, 2)
     subjects = [s.body["subject"] for s in sent]

@@ -37,3 +37,17 @@ def wait_for_handled(
                 if note.payload == wanted:
                     return
     raise TimeoutError(f"{consumer} did not handle event {event_id} within {timeout} s")
+
+
+def latest_outbox_event(runtime: Runtime, event_type: str, **match):
+    """The newest outbox row of `event_type` whose data has every `match` value (AssertionError if none
+    among the latest 200 of that type)."""
+    outbox = runtime.tables.outbox
+    with runtime.db.transaction() as session:
+        rows = session.execute(
+            outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id.desc()).limit(200)
+        ).all()
+    for row in rows:
+        if all(row.envelope["data"].get(k) == v for k, v in match.items()):
+            return row
+    raise AssertionError(f"no {event_type} with {match}")
